@@ -1,0 +1,38 @@
+"""mictlanx-sync: the synchronous Python SDK for MictlanX.
+
+Example:
+    >>> from mictlanx_sync import MictlanXURI
+    >>> MictlanXURI.parse("mictlanx://localhost:60666/?protocol=http").router_urls()
+    ('http://localhost:60666',)
+"""
+
+from __future__ import annotations
+
+from . import errors, models
+from .__version__ import __version__
+from .errors import (
+    AlreadyExistsError,
+    BadRequestError,
+    ConnectFailedError,
+    ForbiddenError,
+    IntegrityError,
+    InvalidArgumentError,
+    InvalidURIError,
+    MaxAvailabilityReachedError,
+    MictlanXError,
+    NetworkError,
+    NotFoundError,
+    RequestTimeoutError,
+    ServerError,
+    TransferError,
+)
+from .peer import Peer
+from .router import Router
+from .uri import MictlanXURI
+
+__all__ = [
+    "__version__", "errors", "models", "Peer", "Router", "MictlanXURI",
+    "MictlanXError", "InvalidArgumentError", "InvalidURIError", "NotFoundError", "AlreadyExistsError",
+    "MaxAvailabilityReachedError", "NetworkError", "ConnectFailedError", "RequestTimeoutError",
+    "ServerError", "BadRequestError", "ForbiddenError", "IntegrityError", "TransferError",
+]

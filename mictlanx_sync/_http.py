@@ -1,0 +1,300 @@
+"""The one HTTP layer: a session factory and :meth:`HTTPClient.send`.
+
+This is the only module that imports requests. ``send`` turns every requests/urllib3 exception
+and every non-2xx reply into the :class:`~mictlanx_sync.errors.MictlanXError` tree, so callers
+never see a ``requests.Response``.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type, Union
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from . import errors
+from .config import RetryConfig, Timeouts
+
+__all__ = ["HTTPClient", "Reply", "make_session", "SessionFactory", "error_from_reply"]
+
+SessionFactory = Callable[[], requests.Session]
+
+# detail.code -> class (PROTOCOL §2.5); the HTTP status picks the class when there is no code.
+_CODE_CLASSES: Dict[int, Type[errors.MictlanXError]] = {
+    400: errors.BadRequestError, 401: errors.ForbiddenError, 403: errors.ForbiddenError,
+    404: errors.NotFoundError, 405: errors.AlreadyExistsError, 409: errors.AlreadyExistsError,
+    501: errors.IntegrityError, 666: errors.MaxAvailabilityReachedError,
+    1000: errors.NetworkError, 1001: errors.ConnectFailedError, 1004: errors.RequestTimeoutError,
+}
+_STATUS_CLASSES: Dict[int, Type[errors.MictlanXError]] = {
+    400: errors.BadRequestError, 401: errors.ForbiddenError, 403: errors.ForbiddenError,
+    404: errors.NotFoundError, 409: errors.AlreadyExistsError, 411: errors.BadRequestError,
+    413: errors.BadRequestError, 422: errors.BadRequestError,
+}
+
+
+def make_retry(config: RetryConfig) -> Retry:
+    """The urllib3 ``Retry`` for idempotent requests (GET/HEAD/DELETE), with jitter and Retry-After."""
+    return Retry(
+        total=config.total,
+        connect=config.total,
+        read=config.total,
+        status=config.total,
+        other=0,
+        backoff_factor=config.backoff_factor,
+        backoff_max=config.backoff_max,
+        backoff_jitter=config.backoff_jitter,
+        status_forcelist=frozenset(config.status_forcelist),
+        allowed_methods=frozenset(config.allowed_methods),
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+
+
+def make_session(*, retry: RetryConfig, pool_maxsize: int, verify: Union[bool, str] = True) -> requests.Session:
+    """A ``requests.Session`` with a pooled, retrying adapter; treat it as read-only afterwards.
+
+    Args:
+        retry: the retry policy (applied by urllib3 to GET/HEAD/DELETE only).
+        pool_maxsize: connections kept per host; at least the number of threads using the session.
+        verify: TLS verification: a bool or the path of a CA bundle.
+    """
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_maxsize),
+                          max_retries=make_retry(retry))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.verify = verify
+    session.headers.update({"Accept-Encoding": "identity", "User-Agent": "mictlanx-sync"})
+    return session
+
+
+def _detail_of(text: str) -> Any:
+    try:
+        body = _json.loads(text)
+    except ValueError:
+        return text
+    return body.get("detail", body) if isinstance(body, dict) else body
+
+
+def error_from_reply(status: int, text: str, *, what: str, bucket_id: Optional[str] = None,
+                     key: Optional[str] = None,
+                     on_404: Optional[Type[errors.MictlanXError]] = None) -> errors.MictlanXError:
+    """The typed error for a non-2xx reply (PROTOCOL §2.4-2.5).
+
+    Args:
+        status: the HTTP status.
+        text: the reply body.
+        what: the request, for the message (``"GET http://..."``).
+        bucket_id: the bucket concerned, if any.
+        key: the key concerned, if any.
+        on_404: the class for a 404 on this request (step 1 maps any 404 to
+            ``MaxAvailabilityReachedError``).
+    """
+    detail = _detail_of(text)
+    code = detail.get("code") if isinstance(detail, dict) else None
+    if isinstance(detail, dict):
+        message = str(detail.get("msg") or detail.get("message") or detail)
+    elif isinstance(detail, str):
+        message = detail
+    else:
+        message = text[:300]
+    cls: Type[errors.MictlanXError]
+    if on_404 is not None and status == 404:
+        cls = on_404
+    elif isinstance(code, int) and code in _CODE_CLASSES:
+        cls = _CODE_CLASSES[code]
+    elif status == 500 and isinstance(detail, str) and detail.startswith("404:"):
+        cls = errors.NotFoundError
+    else:
+        cls = _STATUS_CLASSES.get(status, errors.ServerError)
+    return cls(f"{what} failed: {message}", bucket_id=bucket_id, key=key, status=status, detail=detail)
+
+
+def _network_error(exc: BaseException, what: str, bucket_id: Optional[str],
+                   key: Optional[str]) -> errors.MictlanXError:
+    cls: Type[errors.MictlanXError]
+    if isinstance(exc, (requests.exceptions.ConnectTimeout, requests.exceptions.ReadTimeout,
+                        urllib3.exceptions.TimeoutError)):
+        cls = errors.RequestTimeoutError
+    elif isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
+            exc, requests.exceptions.ChunkedEncodingError):
+        inner = exc.args[0] if exc.args else None
+        reason = getattr(inner, "reason", None)
+        if isinstance(reason, urllib3.exceptions.NewConnectionError) or isinstance(
+                inner, urllib3.exceptions.NewConnectionError):
+            cls = errors.ConnectFailedError
+        elif isinstance(reason, (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError)):
+            cls = errors.RequestTimeoutError
+        else:
+            cls = errors.NetworkError
+    else:
+        cls = errors.NetworkError
+    return cls(f"{what} failed: {type(exc).__name__}: {exc}", bucket_id=bucket_id, key=key)
+
+
+_LIB_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
+
+
+class Reply:
+    """A successful (2xx) reply. Streaming replies must be closed (or used as a context manager).
+
+    Thread safety: a Reply belongs to the thread that sent the request.
+    """
+
+    def __init__(self, response: requests.Response, what: str, bucket_id: Optional[str],
+                 key: Optional[str]) -> None:
+        self._response = response
+        self._what = what
+        self._bucket_id = bucket_id
+        self._key = key
+
+    @property
+    def status(self) -> int:
+        """The HTTP status."""
+        return int(self._response.status_code)
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """The reply headers (case-insensitive)."""
+        return self._response.headers
+
+    @property
+    def content(self) -> bytes:
+        """The whole body (for small replies only)."""
+        try:
+            return bytes(self._response.content)
+        except _LIB_ERRORS as exc:
+            raise _network_error(exc, self._what, self._bucket_id, self._key) from exc
+
+    def json(self) -> Any:
+        """The body decoded as JSON.
+
+        Raises:
+            ServerError: the body is not JSON.
+        """
+        body = self.content
+        try:
+            return _json.loads(body)
+        except ValueError as exc:
+            raise errors.ServerError(f"{self._what} answered a body that is not JSON: {body[:200]!r}",
+                                     bucket_id=self._bucket_id, key=self._key,
+                                     status=self.status) from exc
+
+    def iter_bytes(self, size: int) -> Iterator[bytes]:
+        """Iterate over the body in pieces of at most ``size`` bytes, without holding it whole."""
+        raw = self._response.raw
+        try:
+            while True:
+                piece = raw.read(size)
+                if not piece:
+                    return
+                yield piece
+        except _LIB_ERRORS as exc:
+            raise _network_error(exc, self._what, self._bucket_id, self._key) from exc
+        finally:
+            self.close()
+
+    def readinto_exact(self, buffer: memoryview) -> int:
+        """Fill ``buffer`` with exactly ``len(buffer)`` body bytes and check nothing follows.
+
+        Raises:
+            IntegrityError: the body is shorter or longer than the buffer.
+            NetworkError: the connection broke.
+        """
+        raw = self._response.raw
+        view = buffer.cast("B") if buffer.format != "B" else buffer
+        filled = 0
+        try:
+            while filled < len(view):
+                got = raw.readinto(view[filled:])
+                if not got:
+                    raise errors.IntegrityError(
+                        f"{self._what}: body ended after {filled} of {len(view)} bytes",
+                        bucket_id=self._bucket_id, key=self._key)
+                filled += got
+            if raw.read(1):
+                raise errors.IntegrityError(f"{self._what}: body is longer than {len(view)} bytes",
+                                            bucket_id=self._bucket_id, key=self._key)
+        except _LIB_ERRORS as exc:
+            raise _network_error(exc, self._what, self._bucket_id, self._key) from exc
+        finally:
+            self.close()
+        return filled
+
+    def close(self) -> None:
+        """Release the connection back to the pool."""
+        self._response.close()
+
+    def __enter__(self) -> Reply:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class HTTPClient:
+    """HTTP access to one base URL through one ``requests.Session``.
+
+    Thread safety: ``send`` may be called from many threads at once; the session is configured
+    once at construction and then only read. Keep ``pool_maxsize`` >= the number of threads.
+
+    Args:
+        base_url: ``http://host:port`` (no trailing slash).
+        timeouts: connect/read timeouts (always finite).
+        retry: the retry policy for idempotent requests.
+        verify: TLS verification (bool or CA bundle path).
+        pool_maxsize: connections kept open to this host.
+        session_factory: test seam; builds the session instead of :func:`make_session`.
+    """
+
+    def __init__(self, base_url: str, *, timeouts: Optional[Timeouts] = None,
+                 retry: Optional[RetryConfig] = None, verify: Union[bool, str] = True,
+                 pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.timeouts = timeouts or Timeouts()
+        retry = retry or RetryConfig()
+        if session_factory is not None:
+            self._session = session_factory()
+        else:
+            self._session = make_session(retry=retry, pool_maxsize=pool_maxsize, verify=verify)
+
+    def send(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
+             json: Any = None, data: Any = None, files: Any = None,
+             headers: Optional[Mapping[str, str]] = None, stream: bool = False,
+             timeout: Optional[Tuple[float, float]] = None, bucket_id: Optional[str] = None,
+             key: Optional[str] = None,
+             on_404: Optional[Type[errors.MictlanXError]] = None) -> Reply:
+        """Send one request; return the 2xx :class:`Reply` or raise a typed error.
+
+        Raises:
+            NetworkError: connection failures, timeouts, resets (after the adapter's retries).
+            MictlanXError: the subclass that matches a non-2xx reply (see ``error_from_reply``).
+        """
+        url = self.base_url + path
+        what = f"{method} {url}"
+        try:
+            response = self._session.request(
+                method, url, params=params, json=json, data=data, files=files,
+                headers=dict(headers) if headers else None, stream=stream,
+                timeout=timeout or self.timeouts.as_tuple())
+        except _LIB_ERRORS as exc:
+            raise _network_error(exc, what, bucket_id, key) from exc
+        if not 200 <= response.status_code < 300:
+            try:
+                text = response.text
+            except _LIB_ERRORS:
+                text = ""
+            finally:
+                response.close()
+            raise error_from_reply(response.status_code, text, what=what, bucket_id=bucket_id,
+                                   key=key, on_404=on_404)
+        return Reply(response, what, bucket_id, key)
+
+    def close(self) -> None:
+        """Close the session and its pooled connections."""
+        self._session.close()

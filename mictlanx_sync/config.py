@@ -1,0 +1,97 @@
+"""Frozen configuration: :class:`ClientConfig` made of :class:`Timeouts`, :class:`RetryConfig` and
+:class:`TransferConfig`. Derive variants with ``attrs.evolve``.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple, Union
+
+import attrs
+
+from .errors import InvalidArgumentError
+from .units import parse_size
+
+__all__ = ["Timeouts", "RetryConfig", "TransferConfig", "ClientConfig"]
+
+
+def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:
+        raise InvalidArgumentError(f"{attribute.name} must be positive, got {value!r}")
+
+
+def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value < 0:
+        raise InvalidArgumentError(f"{attribute.name} must not be negative, got {value!r}")
+
+
+def _size(value: Union[int, str]) -> int:
+    return parse_size(value)
+
+
+@attrs.frozen(kw_only=True)
+class Timeouts:
+    """Finite timeouts in seconds: ``connect`` to open a connection, ``read`` between bytes."""
+
+    connect: float = attrs.field(default=5.0, validator=_positive)
+    read: float = attrs.field(default=120.0, validator=_positive)
+
+    def as_tuple(self) -> Tuple[float, float]:
+        """``(connect, read)``, as requests takes it."""
+        return (self.connect, self.read)
+
+
+@attrs.frozen(kw_only=True)
+class RetryConfig:
+    """One retry policy.
+
+    The HTTP adapter retries idempotent requests (GET, HEAD, DELETE) on connection errors and on
+    429/502/503/504, honouring ``Retry-After``; the transfer engine retries each chunk's PUT
+    (step 1 + step 2 together) up to ``chunk_attempts`` times with the same backoff.
+    Sleep before attempt n is ``min(backoff_max, backoff_factor * 2**(n-1)) + random(0, backoff_jitter)``.
+    """
+
+    total: int = attrs.field(default=4, validator=_non_negative)
+    backoff_factor: float = attrs.field(default=0.1, validator=_non_negative)
+    backoff_max: float = attrs.field(default=5.0, validator=_non_negative)
+    backoff_jitter: float = attrs.field(default=0.1, validator=_non_negative)
+    status_forcelist: Tuple[int, ...] = (429, 502, 503, 504)
+    allowed_methods: Tuple[str, ...] = ("GET", "HEAD", "DELETE")
+    chunk_attempts: int = attrs.field(default=4, validator=_positive)
+
+    def backoff(self, attempt: int, jitter: float) -> float:
+        """Seconds to sleep before retry ``attempt`` (1-based), given a jitter draw in [0, 1)."""
+        return min(self.backoff_max, self.backoff_factor * (2 ** max(0, attempt - 1))) \
+            + jitter * self.backoff_jitter
+
+
+@attrs.frozen(kw_only=True)
+class TransferConfig:
+    """How objects are split and moved.
+
+    ``chunk_size`` bytes per chunk; ``max_workers`` threads move chunks in parallel; at most
+    ``window`` chunks are in flight at once, so a transfer holds at most ``chunk_size * window``
+    bytes in memory (default 1 MB x 16 = 16 MB) whatever the object size.
+    """
+
+    chunk_size: int = attrs.field(default=1_000_000, converter=_size, validator=_positive)
+    max_workers: int = attrs.field(default=8, validator=_positive)
+    window: int = attrs.field(default=0, validator=_non_negative)
+
+    @property
+    def effective_window(self) -> int:
+        """The in-flight chunk limit (``2 * max_workers`` unless set)."""
+        return self.window or 2 * self.max_workers
+
+
+@attrs.frozen(kw_only=True)
+class ClientConfig:
+    """Everything a :class:`~mictlanx_sync.Client` needs besides its URI.
+
+    ``verify`` is a bool or the path of a CA bundle, as in requests.
+    """
+
+    timeouts: Timeouts = attrs.field(factory=Timeouts)
+    retry: RetryConfig = attrs.field(factory=RetryConfig)
+    transfer: TransferConfig = attrs.field(factory=TransferConfig)
+    verify: Union[bool, str] = True
+    router_cooldown: float = attrs.field(default=5.0, validator=_non_negative)

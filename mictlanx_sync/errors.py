@@ -1,0 +1,158 @@
+"""One exception tree, rooted at :class:`MictlanXError`.
+
+Leaves are chosen by what the caller does next:
+
+* :class:`InvalidArgumentError` (also a :class:`ValueError`): fix the call.
+* :class:`InvalidURIError`: fix the ``mictlanx://`` URI.
+* :class:`NotFoundError`: the bucket/key does not exist.
+* :class:`AlreadyExistsError` / :class:`MaxAvailabilityReachedError`: the key is already stored.
+* :class:`NetworkError` (:class:`ConnectFailedError`, :class:`RequestTimeoutError`): retry later
+  or elsewhere.
+* :class:`ServerError` (:class:`BadRequestError`, :class:`ForbiddenError`): the server refused.
+* :class:`IntegrityError`: bytes did not match their checksum or size; never returned as data.
+* :class:`TransferError`: a multi-chunk transfer failed; names the chunks and the first cause.
+
+Every error pickles (so it crosses process pools) and says which bucket/key it concerns.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Sequence, Tuple
+
+__all__ = [
+    "MictlanXError",
+    "InvalidArgumentError",
+    "InvalidURIError",
+    "NotFoundError",
+    "AlreadyExistsError",
+    "MaxAvailabilityReachedError",
+    "NetworkError",
+    "ConnectFailedError",
+    "RequestTimeoutError",
+    "ServerError",
+    "BadRequestError",
+    "ForbiddenError",
+    "IntegrityError",
+    "TransferError",
+]
+
+
+def _rebuild(cls: type, args: Tuple[Any, ...], state: dict[str, Any]) -> MictlanXError:
+    """Recreate an error from its pickled parts (used by ``__reduce__``)."""
+    err: MictlanXError = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
+
+class MictlanXError(Exception):
+    """Root of every error raised by mictlanx-sync.
+
+    Args:
+        message: what happened, in one sentence.
+        bucket_id: the bucket concerned, when there is one.
+        key: the key concerned, when there is one.
+        status: the HTTP status of the reply that caused the error, when there is one.
+        detail: the server's ``detail`` (string, object or list), when there is one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        bucket_id: Optional[str] = None,
+        key: Optional[str] = None,
+        status: Optional[int] = None,
+        detail: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.bucket_id = bucket_id
+        self.key = key
+        self.status = status
+        self.detail = detail
+
+    def __str__(self) -> str:
+        where = ""
+        if self.bucket_id is not None or self.key is not None:
+            where = f" [{self.bucket_id or ''}@{self.key or ''}]"
+        status = f" (HTTP {self.status})" if self.status is not None else ""
+        return f"{self.message}{where}{status}"
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_rebuild, (self.__class__, self.args, dict(self.__dict__)))
+
+
+class InvalidArgumentError(MictlanXError, ValueError):
+    """An argument is invalid (a bad id, size, tag or value); nothing was sent."""
+
+
+class InvalidURIError(InvalidArgumentError):
+    """A ``mictlanx://`` URI could not be parsed; the message names the bad part."""
+
+
+class NotFoundError(MictlanXError):
+    """The bucket/key (or task, or ball) does not exist."""
+
+
+class AlreadyExistsError(MictlanXError):
+    """The key already exists where it was to be written (HTTP 409)."""
+
+
+class MaxAvailabilityReachedError(AlreadyExistsError):
+    """Every live peer already holds the key, or no peer can take it (404 with code 666)."""
+
+
+class NetworkError(MictlanXError):
+    """The server could not be reached or the connection broke (reset, protocol error)."""
+
+
+class ConnectFailedError(NetworkError):
+    """A TCP connection to the server could not be opened."""
+
+
+class RequestTimeoutError(NetworkError):
+    """The server did not answer within the configured timeout."""
+
+
+class ServerError(MictlanXError):
+    """The server answered with an error status that no narrower class describes."""
+
+
+class BadRequestError(ServerError):
+    """The server refused the request as invalid (400, 413, 422 and similar)."""
+
+
+class ForbiddenError(ServerError):
+    """The server refused access (403), for example to a disabled object."""
+
+
+class IntegrityError(MictlanXError):
+    """Bytes did not match their declared SHA-256 or size; they are never returned as data."""
+
+
+class TransferError(MictlanXError):
+    """A chunked transfer failed.
+
+    Args:
+        message: what failed.
+        failed_indices: the chunk indices that failed (the rest were cancelled or succeeded).
+        cause: the first error that made the transfer fail.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        failed_indices: Sequence[int] = (),
+        cause: Optional[BaseException] = None,
+        bucket_id: Optional[str] = None,
+        key: Optional[str] = None,
+    ) -> None:
+        super().__init__(message, bucket_id=bucket_id, key=key)
+        self.failed_indices = tuple(failed_indices)
+        self.cause = cause
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base}; failed chunks {list(self.failed_indices)}; first cause: {self.cause!r}"
