@@ -1,0 +1,290 @@
+"""Benchmarks of the Client against any MictlanX URI, with two references sent over the same
+wire: the floor (the same two-step requests from a bare sequential ``requests`` loop) and the
+ceiling (the same requests from a bare urllib3 ``PoolManager`` on 8 threads, no hashing, no
+bookkeeping). Used by ``mictlanx-sync bench`` and ``make bench``; returns rows, never prints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+import attrs
+
+from . import _protocol as P
+from .units import format_size, parse_size
+from .uri import MictlanXURI
+
+__all__ = ["BenchRow", "run_bench", "run_reference", "format_table", "parse_list", "PeakRSS"]
+
+FILE_THRESHOLD = 64 * 1024 * 1024
+TOTAL_PER_ROW = 64 * 1024 * 1024
+
+
+@attrs.frozen(kw_only=True)
+class BenchRow:
+    """One measurement: who moved how many objects of what size, and how fast."""
+
+    impl: str
+    op: str
+    size: int
+    count: int
+    workers: int
+    seconds: float
+    peak_rss: int
+
+    @property
+    def mb_per_s(self) -> float:
+        """Decimal megabytes per second."""
+        return self.size * self.count / self.seconds / 1e6 if self.seconds else 0.0
+
+    @property
+    def ops_per_s(self) -> float:
+        """Objects per second."""
+        return self.count / self.seconds if self.seconds else 0.0
+
+    def to_json(self) -> Dict[str, Any]:
+        """The row as JSON-ready data."""
+        return {**attrs.asdict(self), "mb_per_s": round(self.mb_per_s, 1), "ops_per_s": round(self.ops_per_s, 1)}
+
+
+class PeakRSS:
+    """Samples this process's resident memory every 20 ms while active; ``peak`` is the maximum."""
+
+    def __init__(self) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+
+    def _rss(self) -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except OSError:
+            return 0
+
+    def __enter__(self) -> PeakRSS:
+        self.peak = self._rss()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._rss())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+
+def parse_list(text: str) -> List[int]:
+    """``"4KiB,8MiB"`` -> ``[4096, 8388608]``."""
+    return [parse_size(part.strip()) for part in text.split(",") if part.strip()]
+
+
+def _count_for(size: int, count: int) -> int:
+    if count:
+        return count
+    return max(1, min(1000, TOTAL_PER_ROW // max(size, 1)))
+
+
+def _payload(size: int) -> bytes:
+    return os.urandom(min(size, 1 << 20)) * (size // (1 << 20)) + os.urandom(size % (1 << 20)) \
+        if size >= 1 << 20 else os.urandom(size)
+
+
+def _make_file(directory: str, size: int) -> str:
+    path = os.path.join(directory, f"bench-{size}.bin")
+    block = os.urandom(1 << 20)
+    with open(path, "wb") as f:
+        remaining = size
+        while remaining:
+            n = min(remaining, len(block))
+            f.write(block[:n])
+            remaining -= n
+    return path
+
+
+def _timed(action: Callable[[], None]) -> Tuple[float, int]:
+    with PeakRSS() as rss:
+        started = time.perf_counter()
+        action()
+        seconds = time.perf_counter() - started
+    return seconds, rss.peak
+
+
+def run_bench(uri: Optional[str], *, sizes: Sequence[int], workers: Sequence[int], count: int = 0,
+              chunk_size: Any = "1MB", bucket_id: Optional[str] = None) -> List[BenchRow]:
+    """Put then get ``count`` objects of each size with each worker count through a Client.
+
+    Objects of at least 64 MiB go through ``put_file``/``get_to_file`` (bounded memory); smaller
+    ones through ``put_many``/``get_many`` (many objects over one pool) or ``put``/``get``.
+    Everything written is deleted afterwards.
+    """
+    from .client import Client
+
+    bucket = bucket_id or f"bench-{uuid.uuid4().hex[:8]}"
+    rows: List[BenchRow] = []
+    with tempfile.TemporaryDirectory(prefix="mictlanx-bench-") as tmp:
+        for size in sizes:
+            n = _count_for(size, count)
+            for w in workers:
+                with Client(uri, max_workers=w, chunk_size=chunk_size, capacity_storage=0) as client:
+                    keys = [f"o{size}-{w}-{i}-{uuid.uuid4().hex[:6]}" for i in range(n)]
+                    if size >= FILE_THRESHOLD:
+                        path = _make_file(tmp, size)
+
+                        def put_files(c: Any = client, ks: List[str] = keys, p: str = path) -> None:
+                            for k in ks:
+                                c.put_file(bucket, k, p)
+
+                        def get_files(c: Any = client, ks: List[str] = keys) -> None:
+                            for k in ks:
+                                os.unlink(c.get_to_file(bucket, k, os.path.join(tmp, "out.bin")))
+                        put_action, get_action = put_files, get_files
+                    else:
+                        data = _payload(size)
+
+                        def put_small(c: Any = client, ks: List[str] = keys, d: bytes = data) -> None:
+                            if len(ks) == 1:
+                                c.put(bucket, ks[0], d)
+                                return
+                            for r in c.put_many(bucket, [(k, d) for k in ks]):
+                                if not r.ok:
+                                    raise r.error  # type: ignore[misc]
+
+                        def get_small(c: Any = client, ks: List[str] = keys) -> None:
+                            if len(ks) == 1:
+                                c.get(bucket, ks[0])
+                                return
+                            for r in c.get_many(bucket, ks):
+                                if not r.ok:
+                                    raise r.error  # type: ignore[misc]
+                        put_action, get_action = put_small, get_small
+                    for op, action in (("put", put_action), ("get", get_action)):
+                        seconds, peak = _timed(action)
+                        rows.append(BenchRow(impl="client", op=op, size=size, count=n, workers=w,
+                                             seconds=seconds, peak_rss=peak))
+                    for k in keys:
+                        client.delete(bucket, k)
+    return rows
+
+
+# ------------------------------------------------------------------------------------ references
+def _chunks_of(data: bytes, chunk_size: int) -> Iterator[Tuple[int, memoryview]]:
+    view = memoryview(data)
+    if not data:
+        yield 0, view
+        return
+    for i, offset in enumerate(range(0, len(data), chunk_size)):
+        yield i, view[offset:offset + chunk_size]
+
+
+def _step1_body(bucket: str, key: str, index: int, chunk: memoryview, num: int, checksum: str) -> bytes:
+    ckey = P.chunk_key(key, index)
+    return json.dumps({"bucket_id": bucket, "key": ckey, "ball_id": key, "checksum": checksum,
+                       "size": len(chunk), "producer_id": "bench", "content_type": P.DEFAULT_CONTENT_TYPE,
+                       "is_disabled": False, "replication_factor": 1,
+                       "tags": {"index": str(index), "num_chunks": str(num), "chunk_size": str(len(chunk)),
+                                "group_id": key, "full_checksum": checksum}}).encode()
+
+
+def run_reference(uri: str, impl: str, *, size: int, count: int, chunk_size: int,
+                  bucket_id: str) -> List[BenchRow]:
+    """The floor (``impl="floor"``: requests, sequential, hashing like a client) or the ceiling
+    (``impl="ceiling"``: urllib3 PoolManager, 8 threads, fixed checksum, no verification)
+    sending the same two-step PUTs and the same GETs (metadata of chunk 0, then data)."""
+    import requests
+    import urllib3
+
+    base = MictlanXURI.parse(uri).router_urls()[0]
+    data = _payload(size)
+    num = max(1, -(-size // chunk_size))
+    keys = [f"{impl}-{size}-{i}-{uuid.uuid4().hex[:6]}" for i in range(count)]
+    jobs = [(k, i, chunk) for k in keys for i, chunk in _chunks_of(data, chunk_size)]
+    meta_url = base + P.path(P.BUCKET_METADATA, bucket_id=bucket_id)
+    rows: List[BenchRow] = []
+    if impl == "floor":
+        session = requests.Session()
+        session.headers["Accept-Encoding"] = "identity"
+
+        def put_all() -> None:
+            for k, i, chunk in jobs:
+                checksum = hashlib.sha256(chunk).hexdigest()
+                r = session.post(meta_url, data=_step1_body(bucket_id, k, i, chunk, num, checksum),
+                                 headers={"Content-Type": "application/json"})
+                r.raise_for_status()
+                task = r.json()["tasks_ids"][0]
+                session.post(base + P.path(P.PUT_CHUNKED, task_id=task), data=chunk.tobytes()).raise_for_status()
+
+        def get_all() -> None:
+            for k, i, chunk in jobs:
+                ckey = P.chunk_key(k, i)
+                if i == 0:
+                    session.get(base + P.path(P.CHUNKS, bucket_id=bucket_id, ball_id=k)).raise_for_status()
+                r = session.get(base + P.path(P.DATA, bucket_id=bucket_id, key=ckey))
+                r.raise_for_status()
+                hashlib.sha256(r.content).hexdigest()
+        workers = 1
+    else:
+        pool = urllib3.PoolManager(maxsize=16)
+        fixed = "0" * 64
+
+        def put_one(job: Tuple[str, int, memoryview]) -> None:
+            k, i, chunk = job
+            r = pool.request("POST", meta_url, body=_step1_body(bucket_id, k, i, chunk, num, fixed),
+                             headers={"Content-Type": "application/json"})
+            task = json.loads(r.data)["tasks_ids"][0]
+            pool.request("POST", base + P.path(P.PUT_CHUNKED, task_id=task), body=chunk)
+
+        def get_one(job: Tuple[str, int, memoryview]) -> None:
+            k, i, _ = job
+            if i == 0:
+                pool.request("GET", base + P.path(P.CHUNKS, bucket_id=bucket_id, ball_id=k))
+            r = pool.request("GET", base + P.path(P.DATA, bucket_id=bucket_id, key=P.chunk_key(k, i)),
+                             preload_content=False)
+            for _ in r.stream(1 << 20):
+                pass
+            r.release_conn()
+
+        def put_all() -> None:
+            with ThreadPoolExecutor(8) as ex:
+                list(ex.map(put_one, jobs))
+
+        def get_all() -> None:
+            with ThreadPoolExecutor(8) as ex:
+                list(ex.map(get_one, jobs))
+        workers = 8
+    for op, action in (("put", put_all), ("get", get_all)):
+        seconds, peak = _timed(action)
+        rows.append(BenchRow(impl=impl, op=op, size=size, count=count, workers=workers, seconds=seconds,
+                             peak_rss=peak))
+    del data
+    return rows
+
+
+def format_table(rows: Sequence[BenchRow]) -> str:
+    """One table: implementation, op, size x count, workers, MB/s, ops/s, peak RSS, and for client
+    rows the ratio to the ceiling and to the floor of the same op and size."""
+    refs: Dict[Tuple[str, str, int], BenchRow] = {(r.impl, r.op, r.size): r for r in rows if r.impl != "client"}
+    header = f"{'impl':8} {'op':4} {'object':>10} {'count':>5} {'workers':>7} {'MB/s':>8} {'ops/s':>8} " \
+             f"{'peak RSS':>10} {'/ceiling':>8} {'/floor':>7}"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        ceiling = refs.get(("ceiling", r.op, r.size))
+        floor = refs.get(("floor", r.op, r.size))
+        c = f"{r.mb_per_s / ceiling.mb_per_s:.2f}" if ceiling and r.impl == "client" and ceiling.mb_per_s else ""
+        f = f"{r.mb_per_s / floor.mb_per_s:.2f}" if floor and r.impl == "client" and floor.mb_per_s else ""
+        lines.append(f"{r.impl:8} {r.op:4} {format_size(r.size, binary=True):>10} {r.count:>5} {r.workers:>7} "
+                     f"{r.mb_per_s:>8.1f} {r.ops_per_s:>8.1f} {format_size(r.peak_rss, binary=True):>10} "
+                     f"{c:>8} {f:>7}")
+    return "\n".join(lines)

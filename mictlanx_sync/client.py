@@ -1,0 +1,715 @@
+"""Client: chunked, parallel, verified transfers between synchronous Python and MictlanX."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import random
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    TypeVar,
+    Union,
+)
+
+import attrs
+
+from . import _protocol as P
+from ._http import SessionFactory
+from .balancer import RoundRobinBalancer
+from .cache import Cache
+from .config import ClientConfig, TransferConfig
+from .errors import (
+    AlreadyExistsError,
+    ForbiddenError,
+    IntegrityError,
+    InvalidArgumentError,
+    MaxAvailabilityReachedError,
+    MictlanXError,
+    NetworkError,
+    NotFoundError,
+    ServerError,
+)
+from .log import get_logger
+from .models import BallMetadata, Metadata
+from .results import GetResult, ItemResult, ObjectInfo, PutResult
+from .router import Router
+from .transfer.chunking import ObjectLayout, layout_from_metadata
+from .transfer.manager import CancelToken, TransferManager
+from .transfer.progress import Progress, ProgressArg
+from .transfer.sink import FileSink
+from .transfer.sources import FileSource, ListSource, Source, open_source
+from .units import SizeLike, parse_size
+from .uri import DEFAULT_URI, MictlanXURI
+
+__all__ = ["Client", "URI_ENV"]
+
+URI_ENV = "MICTLANX_URI"
+R = TypeVar("R")
+# Errors a transfer hands back as themselves: the caller acts on them, not on "a chunk failed".
+_PASSTHROUGH = (IntegrityError, NotFoundError, ForbiddenError, AlreadyExistsError, InvalidArgumentError)
+
+
+def _sha256(data: Union[bytes, bytearray, memoryview]) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Client:
+    """The high-level MictlanX client.
+
+    Objects are split into chunks of ``chunk_size`` bytes (keys ``{key}_{i}``, ``ball_id = key``,
+    tags as the reference client writes them), moved in parallel by a thread pool of
+    ``max_workers`` threads over one ``requests.Session`` per router, and verified with SHA-256
+    chunk by chunk and as a whole. Routers are used round-robin; one that fails to connect is
+    skipped for a cool-down and its work goes to the next.
+
+    Thread safety: a Client may be shared by any number of threads (for example a WSGI app's
+    workers). Every public method is safe to call concurrently; the pool, sessions, balancer and
+    cache are shared and internally locked. Progress callbacks run on worker threads. Do not call
+    ``close()`` while other threads still use the client.
+
+    Memory: a transfer holds at most ``chunk_size * window`` bytes in flight (window defaults to
+    ``2 * max_workers``), except ``get``, which returns the whole object in memory.
+
+    Args:
+        uri: ``mictlanx://`` URI of one or more routers; defaults to ``$MICTLANX_URI``, then to the
+            local VSS (``mictlanx://mictlanx-router-0@localhost:60666/?protocol=http...``).
+        client_id: the producer id written into metadata; unique per process by default.
+        max_workers: threads moving chunks.
+        chunk_size: bytes per chunk (``"1MB"`` = 1,000,000).
+        eviction_policy: ``"LRU"`` or ``"LFU"`` for the object cache.
+        capacity_storage: the cache's capacity in bytes (``"0"`` disables it).
+        log_output_path: a directory for a rotating file log (or ``$MICTLANX_LOG_PATH``).
+        debug: log every operation to the console at DEBUG.
+        verify: TLS verification: a bool or a CA bundle path.
+        config: a full :class:`ClientConfig`; ``max_workers``/``chunk_size``/``verify`` override it.
+        session_factory: test seam that builds each router's ``requests.Session``.
+
+    Example:
+        >>> with Client(uri) as client:                                  # doctest: +SKIP
+        ...     client.put("bucket", "hello", b"hello world")
+        ...     client.get("bucket", "hello").content
+        b'hello world'
+    """
+
+    def __init__(self, uri: Optional[str] = None, client_id: Optional[str] = None, max_workers: int = 8,
+                 chunk_size: SizeLike = "1MB", eviction_policy: str = "LRU",
+                 capacity_storage: SizeLike = "1GB", log_output_path: Optional[str] = None,
+                 debug: bool = False, verify: Union[bool, str] = True,
+                 config: Optional[ClientConfig] = None,
+                 session_factory: Optional[SessionFactory] = None) -> None:
+        base = config or ClientConfig()
+        transfer = attrs.evolve(base.transfer, chunk_size=parse_size(chunk_size), max_workers=max_workers) \
+            if config is None else base.transfer
+        self.config = attrs.evolve(base, transfer=transfer, verify=verify if config is None else base.verify)
+        self.uri = MictlanXURI.parse(uri or os.environ.get(URI_ENV) or DEFAULT_URI)
+        self.client_id = client_id or f"mictlanx-sync-{uuid.uuid4().hex[:12]}"
+        pool = self.config.transfer.max_workers * 2 + 8
+        self._routers = [
+            Router(url, router_id=spec.router_id, timeouts=self.config.timeouts, retry=self.config.retry,
+                   verify=self.config.verify, pool_maxsize=pool, session_factory=session_factory)
+            for spec, url in zip(self.uri.routers, self.uri.router_urls())
+        ]
+        self._balancer: RoundRobinBalancer[Router] = RoundRobinBalancer(
+            self._routers, cooldown=self.config.router_cooldown)
+        self._cache = Cache(parse_size(capacity_storage), eviction_policy)
+        self._executor = ThreadPoolExecutor(max_workers=self.config.transfer.max_workers,
+                                            thread_name_prefix="mictlanx")
+        self._log = get_logger(f"mictlanx_sync.client.{self.client_id}", debug=debug,
+                               log_output_path=log_output_path)
+        self._closed = False
+
+    # ----------------------------------------------------------------------------------- plumbing
+    @property
+    def routers(self) -> List[Router]:
+        """The low-level routers, in URI order."""
+        return list(self._routers)
+
+    @property
+    def cache(self) -> Cache:
+        """The object cache."""
+        return self._cache
+
+    def close(self) -> None:
+        """Stop the thread pool and close every router session. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        for router in self._routers:
+            router.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.uri.build()!r}, client_id={self.client_id!r})"
+
+    @contextlib.contextmanager
+    def _operation(self, event: str, bucket_id: str, key: str) -> Iterator[Dict[str, Any]]:
+        """Log one structured line per operation: event, bucket, key, bytes, seconds, ok."""
+        if self._closed:
+            raise InvalidArgumentError("this Client is closed")
+        record: Dict[str, Any] = {"bytes": 0}
+        started = time.perf_counter()
+        ok = False
+        try:
+            yield record
+            ok = True
+        finally:
+            seconds = time.perf_counter() - started
+            level = logging.INFO if ok else logging.WARNING
+            self._log.log(level, "event=%s bucket_id=%s key=%s bytes=%d seconds=%.4f ok=%s",
+                          event, bucket_id, key, record["bytes"], seconds, ok)
+
+    def _with_router(self, action: Callable[[Router], R], *, cancel: Optional[CancelToken] = None,
+                     retry_integrity: bool = False) -> R:
+        """Run ``action`` on a router with failover and backoff.
+
+        A router that fails to connect is marked down and the next one is tried at once; server
+        errors (5xx), resets and (for reads) integrity failures are retried with backoff up to
+        ``retry.chunk_attempts`` rounds. Other errors propagate unchanged.
+        """
+        retry = self.config.retry
+        last: Optional[MictlanXError] = None
+        for attempt in range(1, retry.chunk_attempts + 1):
+            failed_routers: List[str] = []
+            for router in self._balancer.candidates():
+                if cancel is not None and cancel.is_set():
+                    raise last or NetworkError("transfer cancelled")
+                try:
+                    result = action(router)
+                    self._balancer.mark_up(router)
+                    return result
+                except NetworkError as exc:
+                    self._balancer.mark_down(router)
+                    failed_routers.append(router.base_url)
+                    last = exc
+                except IntegrityError as exc:
+                    if not retry_integrity:
+                        raise
+                    last = exc
+                    break
+                except (NotFoundError, ForbiddenError, AlreadyExistsError):
+                    raise
+                except ServerError as exc:
+                    if exc.status is not None and exc.status < 500:
+                        raise
+                    last = exc
+                    break
+            if attempt < retry.chunk_attempts:
+                delay = retry.backoff(attempt, random.random())
+                if cancel is not None:
+                    if cancel.wait(delay):
+                        break
+                else:
+                    time.sleep(delay)
+        if isinstance(last, NetworkError) and failed_routers and len(failed_routers) == len(self._routers):
+            raise NetworkError(f"all routers failed: {', '.join(failed_routers)}; last error: {last}",
+                               bucket_id=last.bucket_id, key=last.key) from last
+        assert last is not None
+        raise last
+
+    def _manager(self, parallel: bool = True) -> TransferManager[Any]:
+        return TransferManager(self._executor if parallel else None, self.config.transfer.effective_window,
+                               passthrough=_PASSTHROUGH)
+
+    # ---------------------------------------------------------------------------------------- put
+    def put(self, bucket_id: str, key: str, value: Any, tags: Optional[Mapping[str, str]] = None,
+            chunk_size: Optional[SizeLike] = None, rf: int = 1, *,
+            content_type: str = P.DEFAULT_CONTENT_TYPE, progress: ProgressArg = None) -> PutResult:
+        """Store ``value`` under ``bucket_id``/``key``.
+
+        Args:
+            bucket_id: the bucket (letters, digits and single ``-``/``_`` separators).
+            key: the object's key (same rule).
+            value: bytes, bytearray, memoryview, a binary file object or an iterator of bytes
+                (a stream of unknown size is spooled to a temp file first).
+            tags: user tags (str -> str); reserved names (``index``, ``num_chunks``...) are refused.
+            chunk_size: bytes per chunk for this call.
+            rf: replication factor (replicas per chunk).
+            content_type: the content type stored with each chunk.
+            progress: a callback ``(bytes_done, bytes_total)`` (called on worker threads), or
+                True for a tqdm bar.
+
+        Returns:
+            A :class:`PutResult` with the size, SHA-256 and replicas.
+
+        Raises:
+            InvalidArgumentError: a bad id, tag, value or chunk size.
+            AlreadyExistsError: the key exists with different content (delete it first).
+            TransferError: a chunk could not be stored after retries (names the chunks).
+        """
+        bucket_id, key, user_tags = self._check_put(bucket_id, key, tags, rf)
+        source = open_source(value)
+        try:
+            return self._put_source("put", bucket_id, key, source, user_tags, chunk_size, rf,
+                                    content_type, progress, parallel=True)
+        finally:
+            source.close()
+
+    def put_file(self, bucket_id: str, key: str, path: Union[str, "os.PathLike[str]"],
+                 tags: Optional[Mapping[str, str]] = None, chunk_size: Optional[SizeLike] = None,
+                 rf: int = 1, *, content_type: str = P.DEFAULT_CONTENT_TYPE,
+                 progress: ProgressArg = None) -> PutResult:
+        """Store a file, reading chunks in place (bounded memory); adds ``fullname`` and
+        ``extension`` tags unless given. See :meth:`put` for the arguments and errors."""
+        bucket_id, key, user_tags = self._check_put(bucket_id, key, tags, rf)
+        name = os.path.basename(os.fspath(path))
+        user_tags.setdefault(P.TAG_FULLNAME, name)
+        user_tags.setdefault(P.TAG_EXTENSION, os.path.splitext(name)[1].lstrip("."))
+        source = FileSource.open(path)
+        try:
+            return self._put_source("put_file", bucket_id, key, source, user_tags, chunk_size, rf,
+                                    content_type, progress, parallel=True)
+        finally:
+            source.close()
+
+    def put_chunks(self, bucket_id: str, key: str, chunks: Sequence[Union[bytes, bytearray, memoryview]],
+                   tags: Optional[Mapping[str, str]] = None, rf: int = 1, *,
+                   content_type: str = P.DEFAULT_CONTENT_TYPE, progress: ProgressArg = None) -> PutResult:
+        """Store caller-made chunks as one object (chunk ``i`` is ``chunks[i]``); the full
+        checksum is the SHA-256 of their concatenation. See :meth:`put`."""
+        bucket_id, key, user_tags = self._check_put(bucket_id, key, tags, rf)
+        source = ListSource(chunks)
+        return self._put_source("put_chunks", bucket_id, key, source, user_tags, None, rf, content_type,
+                                progress, parallel=True)
+
+    def _check_put(self, bucket_id: str, key: str, tags: Optional[Mapping[str, str]],
+                   rf: int) -> Tuple[str, str, Dict[str, str]]:
+        P.check_id(bucket_id, "bucket_id")
+        P.check_id(key, "key")
+        user_tags = P.check_tags(tags)
+        updated_at = user_tags.get(P.TAG_UPDATED_AT)
+        if updated_at is not None and not updated_at.isdigit():
+            raise InvalidArgumentError(f"tag 'updated_at' must be an integer string, got {updated_at!r}")
+        if isinstance(rf, bool) or not isinstance(rf, int) or rf < 1:
+            raise InvalidArgumentError(f"rf must be a positive integer, got {rf!r}")
+        return bucket_id, key, user_tags
+
+    def _put_source(self, event: str, bucket_id: str, key: str, source: Source, user_tags: Dict[str, str],
+                    chunk_size: Optional[SizeLike], rf: int, content_type: str, progress: ProgressArg,
+                    parallel: bool) -> PutResult:
+        size_per_chunk = parse_size(chunk_size) if chunk_size is not None else self.config.transfer.chunk_size
+        if size_per_chunk <= 0:
+            raise InvalidArgumentError(f"chunk_size must be positive, got {chunk_size!r}")
+        with self._operation(event, bucket_id, key) as record:
+            started = time.perf_counter()
+            spans = source.spans(size_per_chunk)
+            full_checksum = source.full_checksum()
+            base_tags = {P.TAG_UPDATED_AT: str(time.time_ns()), **user_tags,
+                         P.TAG_NUM_CHUNKS: str(len(spans)), P.TAG_GROUP_ID: key,
+                         P.TAG_FULL_CHECKSUM: full_checksum}
+            meter = Progress(source.size, progress, description=f"put {key}")
+            replicas: Dict[int, Tuple[str, ...]] = {}
+            self._cache.invalidate((bucket_id, key))
+
+            def upload(index: int, cancel: CancelToken) -> Tuple[str, ...]:
+                span = spans[index]
+                data = source.read(span.offset, span.size)
+                chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(span.size)}
+                placed = self._put_chunk(bucket_id, P.chunk_key(key, index), key, data, chunk_tags, rf,
+                                         content_type, cancel)
+                meter.add(span.size)
+                return placed
+
+            def collect(index: int, placed: Tuple[str, ...]) -> None:
+                replicas[index] = placed
+
+            try:
+                self._manager(parallel).run(len(spans), upload, collect, what=f"{event} of {len(spans)} chunks",
+                                            bucket_id=bucket_id, key=key)
+            finally:
+                meter.close()
+            record["bytes"] = source.size
+            peers = tuple(sorted({peer for placed in replicas.values() for peer in placed}))
+            return PutResult(bucket_id=bucket_id, key=key, size=source.size, checksum=full_checksum,
+                             num_chunks=len(spans), replicas=peers, seconds=time.perf_counter() - started)
+
+    def _put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, memoryview],
+                   tags: Dict[str, str], rf: int, content_type: str, cancel: CancelToken) -> Tuple[str, ...]:
+        """Step 1 + step 2 of one chunk on one router, retried together with failover."""
+        checksum = _sha256(data)
+
+        def attempt(router: Router) -> Tuple[str, ...]:
+            try:
+                reply = router.put_metadata(bucket_id, chunk_key, len(data), checksum, self.client_id,
+                                            content_type, ball_id, tags, replication_factor=rf)
+            except MaxAvailabilityReachedError:
+                return self._already_stored(router, bucket_id, chunk_key, checksum)
+            if not reply.tasks_ids:
+                raise ServerError(f"router {router.base_url} answered step 1 without a task id",
+                                  bucket_id=bucket_id, key=chunk_key, status=500)
+            stored = router.put_chunked(reply.tasks_ids[0], data, bucket_id=bucket_id, key=chunk_key)
+            if stored.size != len(data):
+                raise IntegrityError(f"router stored {stored.size} bytes, sent {len(data)}",
+                                     bucket_id=bucket_id, key=chunk_key)
+            return stored.peer_ids or reply.replicas
+
+        return self._with_router(attempt, cancel=cancel)
+
+    def _already_stored(self, router: Router, bucket_id: str, chunk_key: str, checksum: str) -> Tuple[str, ...]:
+        """After a 404/666 on step 1: fine if the stored chunk has our bytes (a retried chunk or
+        a repeated put of the same content), a conflict otherwise."""
+        try:
+            existing = router.get_metadata(bucket_id, chunk_key)
+        except NotFoundError as exc:
+            raise MaxAvailabilityReachedError(
+                f"no peer can take {bucket_id}@{chunk_key} (all full or unavailable)",
+                bucket_id=bucket_id, key=chunk_key) from exc
+        if existing.metadata.checksum != checksum:
+            raise AlreadyExistsError(
+                f"{bucket_id}@{chunk_key} already exists with different content; delete it first",
+                bucket_id=bucket_id, key=chunk_key)
+        return (existing.peer_id,)
+
+    # ---------------------------------------------------------------------------------------- get
+    def _layout(self, bucket_id: str, key: str) -> ObjectLayout:
+        """List an object's chunks once (``/chunks``); a bare ball is a one-chunk object."""
+        P.check_id(bucket_id, "bucket_id")
+        P.check_id(key, "key")
+        try:
+            listing = self._with_router(lambda r: r.get_by_ball_id(bucket_id, key))
+            chunks = [c for c in listing.chunks if c.key == key or c.tags.get(P.TAG_GROUP_ID, key) == key]
+            if chunks:
+                return layout_from_metadata(bucket_id, key, chunks)
+        except NotFoundError:
+            pass
+        try:
+            single = self._with_router(lambda r: r.get_metadata(bucket_id, key))
+        except NotFoundError as exc:
+            raise NotFoundError(f"object {bucket_id}@{key} not found", bucket_id=bucket_id, key=key) from exc
+        return layout_from_metadata(bucket_id, key, [single.metadata])
+
+    def _fetch_chunk(self, layout: ObjectLayout, index: int, buffer: memoryview,
+                     cancel: Optional[CancelToken]) -> None:
+        """Read chunk ``index`` into ``buffer`` and verify its SHA-256 (retried elsewhere on failure)."""
+        meta = layout.chunks[index]
+
+        def attempt(router: Router) -> None:
+            router.get_into(layout.bucket_id, meta.key, buffer)
+            if _sha256(buffer) != meta.checksum:
+                raise IntegrityError(f"chunk {index} ({meta.key}) does not match its SHA-256",
+                                     bucket_id=layout.bucket_id, key=meta.key)
+
+        self._with_router(attempt, cancel=cancel, retry_integrity=True)
+
+    def get(self, bucket_id: str, key: str, *, progress: ProgressArg = None,
+            use_cache: bool = True) -> GetResult:
+        """Fetch and verify a whole object into memory.
+
+        Costs 1 request to list the chunks plus 1 per chunk; served from the cache when the
+        cached copy's checksum still matches the router's metadata.
+
+        Returns:
+            A :class:`GetResult`: ``data`` (read-only memoryview), ``content`` (bytes), ``info``.
+
+        Raises:
+            NotFoundError: no such object.
+            IntegrityError: the bytes do not match their SHA-256 (never returned as data).
+            TransferError: a chunk could not be fetched after retries.
+        """
+        with self._operation("get", bucket_id, key) as record:
+            layout = self._layout(bucket_id, key)
+            info = ObjectInfo.from_chunks(bucket_id, key, layout.chunks, layout.full_checksum)
+            if use_cache:
+                cached = self._cache.get((bucket_id, key), layout.full_checksum)
+                if cached is not None:
+                    record["bytes"] = len(cached)
+                    return GetResult(data=memoryview(cached).toreadonly(), info=info)
+            data = self._read_layout(layout, progress, parallel=True)
+            record["bytes"] = len(data)
+            if use_cache:
+                self._cache.put((bucket_id, key), data, layout.full_checksum)
+            return GetResult(data=memoryview(data).toreadonly(), info=info)
+
+    def _read_layout(self, layout: ObjectLayout, progress: ProgressArg, parallel: bool) -> bytearray:
+        buffer = bytearray(layout.size)
+        view = memoryview(buffer)
+        digest = hashlib.sha256()
+        meter = Progress(layout.size, progress, description=f"get {layout.key}")
+
+        def fetch(index: int, cancel: CancelToken) -> None:
+            span = layout.spans[index]
+            self._fetch_chunk(layout, index, view[span.offset:span.offset + span.size], cancel)
+            meter.add(span.size)
+
+        def verify(index: int, _: None) -> None:
+            span = layout.spans[index]
+            digest.update(view[span.offset:span.offset + span.size])
+
+        try:
+            self._manager(parallel).run(len(layout.spans), fetch, verify, what="get",
+                                        bucket_id=layout.bucket_id, key=layout.key)
+        finally:
+            meter.close()
+        self._check_full(layout, digest.hexdigest())
+        return buffer
+
+    @staticmethod
+    def _check_full(layout: ObjectLayout, digest: str) -> None:
+        if layout.full_checksum and digest != layout.full_checksum:
+            raise IntegrityError(f"object does not match its full_checksum {layout.full_checksum}",
+                                 bucket_id=layout.bucket_id, key=layout.key)
+
+    def get_stream(self, bucket_id: str, key: str) -> Iterator[bytes]:
+        """Yield the object's chunks in order, each verified against its SHA-256.
+
+        At most ``window`` chunks are held at a time. The whole-object checksum is checked after
+        the last chunk; a mismatch raises ``IntegrityError`` from the generator.
+        """
+        layout = self._layout(bucket_id, key)
+        window = self.config.transfer.effective_window
+        digest = hashlib.sha256()
+        for start in range(0, len(layout.spans), window):
+            batch = layout.spans[start:start + window]
+            buffers = [bytearray(span.size) for span in batch]
+            ready: List[bytes] = []
+
+            def fetch(i: int, cancel: CancelToken, _start: int = start,
+                      _buffers: List[bytearray] = buffers) -> None:
+                self._fetch_chunk(layout, _start + i, memoryview(_buffers[i]), cancel)
+
+            def keep(i: int, _: None, _buffers: List[bytearray] = buffers, _ready: List[bytes] = ready) -> None:
+                digest.update(_buffers[i])
+                _ready.append(bytes(_buffers[i]))
+
+            self._manager().run(len(batch), fetch, keep, what="get_stream", bucket_id=bucket_id, key=key)
+            yield from ready
+        self._check_full(layout, digest.hexdigest())
+
+    def get_to_file(self, bucket_id: str, key: str, output_path: Union[str, "os.PathLike[str]"],
+                    fullname: Optional[str] = None, *, progress: ProgressArg = None) -> str:
+        """Fetch an object into a file, in bounded memory.
+
+        Chunks are written at their offsets into a temp file in the target directory, the whole
+        object is verified, then the file is renamed into place; nothing partial is left behind.
+
+        Args:
+            output_path: a directory (the file name is ``fullname``, else the ``fullname`` tag,
+                else ``{key}.{extension}``, else ``key``) or a file path.
+            fullname: the file name inside an ``output_path`` directory.
+
+        Returns:
+            The path written.
+        """
+        with self._operation("get_to_file", bucket_id, key) as record:
+            layout = self._layout(bucket_id, key)
+            target = self._target_path(layout, os.fspath(output_path), fullname)
+            sink = FileSink(target, layout.size)
+            meter = Progress(layout.size, progress, description=f"get {key}")
+            digest = hashlib.sha256()
+
+            def fetch(index: int, cancel: CancelToken) -> bytearray:
+                span = layout.spans[index]
+                buffer = bytearray(span.size)
+                self._fetch_chunk(layout, index, memoryview(buffer), cancel)
+                if not sink.write(buffer, span.offset):
+                    raise NetworkError("transfer cancelled", bucket_id=bucket_id, key=key)
+                meter.add(span.size)
+                return buffer
+
+            def verify(index: int, buffer: bytearray) -> None:
+                digest.update(buffer)
+
+            try:
+                self._manager().run(len(layout.spans), fetch, verify, what="get_to_file",
+                                    bucket_id=bucket_id, key=key)
+                self._check_full(layout, digest.hexdigest())
+                sink.commit()
+            except BaseException:
+                sink.abort()
+                raise
+            finally:
+                meter.close()
+            record["bytes"] = layout.size
+            return target
+
+    @staticmethod
+    def _target_path(layout: ObjectLayout, output_path: str, fullname: Optional[str]) -> str:
+        if not os.path.isdir(output_path):
+            return output_path
+        tags = layout.chunks[0].tags
+        name = fullname or tags.get(P.TAG_FULLNAME) or (
+            f"{layout.key}.{tags[P.TAG_EXTENSION]}" if tags.get(P.TAG_EXTENSION) else layout.key)
+        name = os.path.basename(name)
+        if name in ("", ".", ".."):
+            raise InvalidArgumentError(f"invalid file name {name!r} for {layout.bucket_id}@{layout.key}")
+        return os.path.join(output_path, name)
+
+    def get_chunk(self, bucket_id: str, key: str, index: int) -> Tuple[Metadata, bytes]:
+        """One chunk of an object and its metadata, verified against the chunk's SHA-256."""
+        P.check_id(bucket_id, "bucket_id")
+        P.check_id(key, "key")
+        if isinstance(index, bool) or not isinstance(index, int) or index < 0:
+            raise InvalidArgumentError(f"index must be a non-negative integer, got {index!r}")
+        chunk_key = P.chunk_key(key, index)
+        meta = self._with_router(lambda r: r.get_metadata(bucket_id, chunk_key)).metadata
+        layout = ObjectLayout(bucket_id=bucket_id, key=key, chunks=(meta,), spans=(), full_checksum="")
+        buffer = bytearray(meta.size)
+        self._fetch_chunk(layout, 0, memoryview(buffer), None)
+        return meta, bytes(buffer)
+
+    # ---------------------------------------------------------------------------------- metadata
+    def get_metadata(self, bucket_id: str, key: str) -> ObjectInfo:
+        """An object's size, checksum, tags and chunk metadata (1 request).
+
+        Raises:
+            NotFoundError: no such object.
+        """
+        layout = self._layout(bucket_id, key)
+        return ObjectInfo.from_chunks(bucket_id, key, layout.chunks, layout.full_checksum)
+
+    def exists(self, bucket_id: str, key: str) -> bool:
+        """Whether the object exists."""
+        try:
+            self._layout(bucket_id, key)
+        except NotFoundError:
+            return False
+        return True
+
+    def get_by_ball_id(self, bucket_id: str, ball_id: str) -> BallMetadata:
+        """The router's raw chunk listing for a ball_id (duplicates across replicas included)."""
+        P.check_id(bucket_id, "bucket_id")
+        P.check_id(ball_id, "ball_id")
+        return self._with_router(lambda r: r.get_by_ball_id(bucket_id, ball_id))
+
+    def get_bucket_metadata(self, bucket_id: str) -> List[ObjectInfo]:
+        """Every object of a bucket, grouped by ball_id and de-duplicated across replicas."""
+        P.check_id(bucket_id, "bucket_id")
+        listing = self._with_router(lambda r: r.get_bucket_metadata(bucket_id))
+        groups: Dict[str, List[Metadata]] = {}
+        for ball in listing.balls:
+            groups.setdefault(ball.ball_id or ball.key, []).append(ball)
+        objects = []
+        for ball_id, balls in sorted(groups.items()):
+            try:
+                layout = layout_from_metadata(bucket_id, ball_id, balls)
+            except IntegrityError:
+                continue  # an object still being written or partly deleted
+            objects.append(ObjectInfo.from_chunks(bucket_id, ball_id, layout.chunks, layout.full_checksum))
+        return objects
+
+    def update_tags(self, bucket_id: str, key: str, tags: Mapping[str, str]) -> ObjectInfo:
+        """Merge ``tags`` into every chunk's tags (reserved names refused); returns the new info."""
+        new_tags = P.check_tags(tags)
+        with self._operation("update_tags", bucket_id, key):
+            layout = self._layout(bucket_id, key)
+            updated = [attrs.evolve(meta, tags={**meta.tags, **new_tags}, bucket_id=bucket_id)
+                       for meta in layout.chunks]
+            for meta in updated:
+                self._with_router(lambda r, m=meta: r.update_metadata(bucket_id, m.key, m))
+            self._cache.invalidate((bucket_id, key))
+            return ObjectInfo.from_chunks(bucket_id, key, tuple(updated), layout.full_checksum)
+
+    def disable(self, bucket_id: str, key: str) -> None:
+        """Disable every chunk of an object; reads then fail with ``ForbiddenError``."""
+        with self._operation("disable", bucket_id, key):
+            layout = self._layout(bucket_id, key)
+            for meta in layout.chunks:
+                self._with_router(lambda r, m=meta: r.disable(bucket_id, m.key))
+            self._cache.invalidate((bucket_id, key))
+
+    # ------------------------------------------------------------------------------------ delete
+    def delete(self, bucket_id: str, key: str) -> int:
+        """Delete every chunk of an object through every router; returns the replicas deleted
+        (0 when the object did not exist)."""
+        with self._operation("delete", bucket_id, key) as record:
+            self._cache.invalidate((bucket_id, key))
+            try:
+                layout_keys = sorted({c.key for c in self._layout(bucket_id, key).chunks})
+            except NotFoundError:
+                return 0
+            except IntegrityError:
+                listing = self._with_router(lambda r: r.get_by_ball_id(bucket_id, key))
+                layout_keys = sorted({c.key for c in listing.chunks})
+            total = 0
+            for router in self._routers:
+                for chunk_key in layout_keys:
+                    try:
+                        total += router.delete(bucket_id, chunk_key).n_deletes
+                    except NotFoundError:
+                        continue
+            record["bytes"] = 0
+            return total
+
+    def delete_by_ball_id(self, bucket_id: str, ball_id: str) -> int:
+        """Delete every ball with this ball_id through every router; returns the count."""
+        P.check_id(bucket_id, "bucket_id")
+        P.check_id(ball_id, "ball_id")
+        self._cache.invalidate((bucket_id, ball_id))
+        return sum(router.delete_by_ball_id(bucket_id, ball_id).n_deletes for router in self._routers)
+
+    def delete_bucket(self, bucket_id: str) -> int:
+        """Delete every object of a bucket; returns the number of objects deleted."""
+        objects = self.get_bucket_metadata(bucket_id)
+        results = self._run_many([o.key for o in objects], lambda k: self.delete(bucket_id, k))
+        return sum(1 for r in results if r.ok)
+
+    # -------------------------------------------------------------------------------------- many
+    def put_many(self, bucket_id: str, items: Union[Mapping[str, Any], Iterable[Tuple[str, Any]]],
+                 tags: Optional[Mapping[str, str]] = None, chunk_size: Optional[SizeLike] = None,
+                 rf: int = 1) -> List[ItemResult[PutResult]]:
+        """Store many objects over the shared pool, one object per worker; one result or error
+        per item, never all-or-nothing."""
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+
+        def put_one(key: str, value: Any) -> PutResult:
+            bucket, checked_key, user_tags = self._check_put(bucket_id, key, tags, rf)
+            source = open_source(value)
+            try:
+                return self._put_source("put", bucket, checked_key, source, user_tags, chunk_size, rf,
+                                        P.DEFAULT_CONTENT_TYPE, None, parallel=False)
+            finally:
+                source.close()
+
+        values = dict(pairs)
+        return self._run_many([k for k, _ in pairs], lambda k: put_one(k, values[k]))
+
+    def get_many(self, bucket_id: str, keys: Iterable[str]) -> List[ItemResult[GetResult]]:
+        """Fetch many objects over the shared pool, one object per worker; one result or error
+        per item."""
+        def get_one(key: str) -> GetResult:
+            with self._operation("get", bucket_id, key) as record:
+                layout = self._layout(bucket_id, key)
+                info = ObjectInfo.from_chunks(bucket_id, key, layout.chunks, layout.full_checksum)
+                cached = self._cache.get((bucket_id, key), layout.full_checksum)
+                data = cached if cached is not None else self._read_layout(layout, None, parallel=False)
+                if cached is None:
+                    self._cache.put((bucket_id, key), data, layout.full_checksum)
+                record["bytes"] = len(data)
+                return GetResult(data=memoryview(data).toreadonly(), info=info)
+
+        return self._run_many(list(keys), get_one)
+
+    def _run_many(self, keys: List[str], action: Callable[[str], R]) -> List[ItemResult[R]]:
+        futures = [self._executor.submit(action, key) for key in keys]
+        results: List[ItemResult[R]] = []
+        try:
+            for key, future in zip(keys, futures):
+                try:
+                    results.append(ItemResult(key=key, value=future.result()))
+                except MictlanXError as exc:
+                    results.append(ItemResult(key=key, error=exc))
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+        return results
+

@@ -1,0 +1,46 @@
+"""Logger factory: console output, and a file log safe across processes when a path is given."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+__all__ = ["get_logger", "LOG_PATH_ENV"]
+
+LOG_PATH_ENV = "MICTLANX_LOG_PATH"
+_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+def get_logger(name: str, *, debug: bool = False, log_output_path: Optional[str] = None) -> logging.Logger:
+    """A logger for one client: console at DEBUG when ``debug``; with ``log_output_path`` (or the
+    ``MICTLANX_LOG_PATH`` environment variable) also a ``ConcurrentRotatingFileHandler`` writing
+    ``<path>/<name>.log``. Handlers are attached once per logger name.
+
+    Args:
+        name: the logger name (``mictlanx_sync.client.<client_id>``).
+        debug: log at DEBUG to the console.
+        log_output_path: a directory for the rotating file log.
+    """
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    logger.propagate = True
+    if getattr(logger, "_mictlanx_configured", False):
+        return logger
+    if debug:
+        console = logging.StreamHandler()
+        console.setLevel(logging.DEBUG)
+        console.setFormatter(logging.Formatter(_FORMAT))
+        logger.addHandler(console)
+        logger.propagate = False
+    path = log_output_path or os.environ.get(LOG_PATH_ENV)
+    if path:
+        from concurrent_log_handler import ConcurrentRotatingFileHandler
+
+        os.makedirs(path, exist_ok=True)
+        handler = ConcurrentRotatingFileHandler(os.path.join(path, f"{name.rsplit('.', 1)[-1]}.log"),
+                                                maxBytes=10_000_000, backupCount=5)
+        handler.setFormatter(logging.Formatter(_FORMAT))
+        logger.addHandler(handler)
+    setattr(logger, "_mictlanx_configured", True)
+    return logger

@@ -1,0 +1,93 @@
+"""What the high-level :class:`~mictlanx_sync.Client` returns: plain attrs records."""
+
+from __future__ import annotations
+
+from typing import Dict, Generic, Optional, Sequence, Tuple, TypeVar
+
+import attrs
+
+from . import _protocol as P
+from .errors import MictlanXError
+from .models import Metadata
+
+__all__ = ["ObjectInfo", "PutResult", "GetResult", "ItemResult"]
+
+T = TypeVar("T")
+
+
+@attrs.frozen(kw_only=True)
+class ObjectInfo:
+    """One logical object: its size, full checksum, tags and chunk metadata (in index order)."""
+
+    bucket_id: str
+    key: str
+    size: int
+    checksum: str
+    num_chunks: int
+    tags: Dict[str, str]
+    content_type: str
+    updated_at: int
+    chunks: Tuple[Metadata, ...]
+    is_disabled: bool = False
+
+    @classmethod
+    def from_chunks(cls, bucket_id: str, key: str, chunks: Sequence[Metadata], checksum: str) -> ObjectInfo:
+        """Build from chunk metadata in index order; tags come from chunk 0 minus system tags."""
+        first = chunks[0]
+        tags = {k: v for k, v in first.tags.items() if k not in P.RESERVED_TAGS}
+        try:
+            updated_at = int(first.tags.get(P.TAG_UPDATED_AT, "0") or 0)
+        except ValueError:
+            updated_at = 0
+        return cls(bucket_id=bucket_id, key=key, size=sum(c.size for c in chunks), checksum=checksum,
+                   num_chunks=len(chunks), tags=tags, content_type=first.content_type,
+                   updated_at=updated_at, chunks=tuple(chunks),
+                   is_disabled=any(c.is_disabled for c in chunks))
+
+
+@attrs.frozen(kw_only=True)
+class PutResult:
+    """A stored object: where, how big, its SHA-256, its chunks and the peers that hold them."""
+
+    bucket_id: str
+    key: str
+    size: int
+    checksum: str
+    num_chunks: int
+    replicas: Tuple[str, ...]
+    seconds: float
+
+
+@attrs.frozen(kw_only=True)
+class GetResult:
+    """A fetched, verified object.
+
+    ``data`` is a read-only memoryview (no copy); ``content`` copies it into bytes.
+    """
+
+    data: memoryview
+    info: ObjectInfo
+
+    @property
+    def content(self) -> bytes:
+        """The object as bytes (a copy)."""
+        return self.data.tobytes()
+
+    @property
+    def metadata(self) -> Tuple[Metadata, ...]:
+        """Each chunk's metadata, in index order."""
+        return self.info.chunks
+
+
+@attrs.frozen(kw_only=True)
+class ItemResult(Generic[T]):
+    """One item of ``put_many``/``get_many``: its key and either a value or an error."""
+
+    key: str
+    value: Optional[T] = None
+    error: Optional[MictlanXError] = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the item succeeded."""
+        return self.error is None

@@ -1,0 +1,116 @@
+"""The one chunker: how an object is split into indexed chunks, and how stored chunk metadata
+is turned back into an object layout (sizes and offsets by index)."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+import attrs
+
+from .. import _protocol as P
+from ..errors import IntegrityError
+from ..models import Metadata
+
+__all__ = ["ChunkSpan", "ObjectLayout", "plan_chunks", "layout_from_metadata"]
+
+
+@attrs.frozen(kw_only=True)
+class ChunkSpan:
+    """Chunk ``index`` covers bytes ``[offset, offset + size)`` of the object."""
+
+    index: int
+    offset: int
+    size: int
+
+
+def plan_chunks(total_size: int, chunk_size: int) -> List[ChunkSpan]:
+    """Split ``total_size`` bytes into chunks of ``chunk_size`` (the last one shorter).
+
+    ``num_chunks = ceil(total / chunk_size)`` (the reference's file rule); an empty object is one
+    empty chunk, so it can be stored and read back like any other.
+
+    >>> [(c.index, c.offset, c.size) for c in plan_chunks(25001, 10000)]
+    [(0, 0, 10000), (1, 10000, 10000), (2, 20000, 5001)]
+    """
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    if total_size == 0:
+        return [ChunkSpan(index=0, offset=0, size=0)]
+    return [ChunkSpan(index=i, offset=offset, size=min(chunk_size, total_size - offset))
+            for i, offset in enumerate(range(0, total_size, chunk_size))]
+
+
+@attrs.frozen(kw_only=True)
+class ObjectLayout:
+    """A stored object: its chunks' metadata in index order, their spans and the full checksum."""
+
+    bucket_id: str
+    key: str
+    chunks: Tuple[Metadata, ...]
+    spans: Tuple[ChunkSpan, ...]
+    full_checksum: str
+
+    @property
+    def size(self) -> int:
+        """Total bytes."""
+        return sum(span.size for span in self.spans)
+
+
+def _int_tag(meta: Metadata, name: str) -> int:
+    try:
+        return int(meta.tags[name])
+    except (KeyError, ValueError) as exc:
+        raise IntegrityError(f"chunk {meta.key!r} has no valid {name!r} tag ({meta.tags.get(name)!r})",
+                             bucket_id=meta.bucket_id, key=meta.key) from exc
+
+
+def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -> ObjectLayout:
+    """Turn a chunk listing (possibly with duplicates from several replicas) into a layout.
+
+    A ball without chunk tags (written by something other than a chunking client) is read as a
+    one-chunk object.
+
+    Raises:
+        IntegrityError: indices are missing, duplicated with different content or out of range,
+            or chunk-0 tags disagree with the listing.
+    """
+    if len(chunks) >= 1 and all(P.TAG_NUM_CHUNKS not in c.tags for c in chunks):
+        only = max(chunks, key=lambda c: int(c.tags.get(P.TAG_UPDATED_AT, "-1") or -1))
+        return ObjectLayout(bucket_id=bucket_id, key=key, chunks=(only,),
+                            spans=(ChunkSpan(index=0, offset=0, size=only.size),),
+                            full_checksum=only.tags.get(P.TAG_FULL_CHECKSUM, only.checksum))
+    by_index: Dict[int, Metadata] = {}
+    for meta in chunks:
+        index = _int_tag(meta, P.TAG_INDEX)
+        seen = by_index.get(index)
+        if seen is None or _newer(meta, seen):
+            by_index[index] = meta
+    if 0 not in by_index:
+        raise IntegrityError("chunk 0 is missing", bucket_id=bucket_id, key=key)
+    first = by_index[0]
+    num_chunks = _int_tag(first, P.TAG_NUM_CHUNKS)
+    full_checksum = first.tags.get(P.TAG_FULL_CHECKSUM, "")
+    if num_chunks <= 0:
+        raise IntegrityError(f"invalid num_chunks {num_chunks}", bucket_id=bucket_id, key=key)
+    missing = [i for i in range(num_chunks) if i not in by_index]
+    extra = [i for i in by_index if i >= num_chunks]
+    if missing or extra:
+        raise IntegrityError(f"chunk listing does not match num_chunks={num_chunks}: "
+                             f"missing {missing[:10]}, unexpected {extra[:10]}", bucket_id=bucket_id, key=key)
+    ordered = tuple(by_index[i] for i in range(num_chunks))
+    spans = []
+    offset = 0
+    for index, meta in enumerate(ordered):
+        spans.append(ChunkSpan(index=index, offset=offset, size=meta.size))
+        offset += meta.size
+    return ObjectLayout(bucket_id=bucket_id, key=key, chunks=ordered, spans=tuple(spans),
+                        full_checksum=full_checksum)
+
+
+def _newer(a: Metadata, b: Metadata) -> bool:
+    def stamp(m: Metadata) -> int:
+        try:
+            return int(m.tags.get(P.TAG_UPDATED_AT, "-1") or -1)
+        except ValueError:
+            return -1
+    return stamp(a) > stamp(b)

@@ -1,0 +1,81 @@
+"""FileSink: chunks written at their offsets into a temp file beside the target, renamed into
+place only after the whole object verified; removed on any failure."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+
+from ..errors import InvalidArgumentError
+
+__all__ = ["FileSink"]
+
+
+class FileSink:
+    """A temp file in the target's directory that workers ``pwrite`` into.
+
+    ``abort`` removes the temp file at once; the descriptor is closed only when no worker is in
+    the middle of a write, so a late worker never writes into a reused descriptor.
+
+    Thread safety: ``write`` may be called from many threads at once.
+
+    Args:
+        target: the final path.
+        size: the object's size (the file is preallocated to it).
+    """
+
+    def __init__(self, target: str, size: int) -> None:
+        self.target = target
+        directory = os.path.dirname(os.path.abspath(target)) or "."
+        if not os.path.isdir(directory):
+            raise InvalidArgumentError(f"directory does not exist: {directory!r}")
+        self._fd, self.temp_path = tempfile.mkstemp(prefix=".mictlanx-", suffix=".part", dir=directory)
+        self._lock = threading.Lock()
+        self._writers = 0
+        self._closing = False
+        self._fd_closed = False
+        if size:
+            os.ftruncate(self._fd, size)
+
+    def write(self, data: bytes | bytearray | memoryview, offset: int) -> bool:
+        """Write ``data`` at ``offset``; returns False (writing nothing) once the sink is aborted."""
+        with self._lock:
+            if self._closing:
+                return False
+            self._writers += 1
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.pwrite(self._fd, view, offset)
+                view = view[written:]
+                offset += written
+            return True
+        finally:
+            with self._lock:
+                self._writers -= 1
+                self._maybe_close()
+
+    def commit(self) -> str:
+        """fsync, close and rename the temp file onto the target; returns the target path."""
+        os.fsync(self._fd)
+        with self._lock:
+            self._closing = True
+            self._maybe_close()
+        os.replace(self.temp_path, self.target)
+        return self.target
+
+    def abort(self) -> None:
+        """Remove the temp file; the descriptor closes once in-flight writes finish."""
+        with self._lock:
+            self._closing = True
+            self._maybe_close()
+        try:
+            os.unlink(self.temp_path)
+        except FileNotFoundError:
+            pass
+
+    def _maybe_close(self) -> None:
+        if self._closing and self._writers == 0 and not self._fd_closed:
+            os.close(self._fd)
+            self._fd_closed = True

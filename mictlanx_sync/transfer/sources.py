@@ -1,0 +1,192 @@
+"""Where upload bytes come from: a buffer, a file (read with ``os.pread``), or caller-made chunks.
+Streams of unknown size are spooled to a temporary file first, in bounded memory, because every
+chunk's metadata must carry the whole object's SHA-256 before the first chunk is sent."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import tempfile
+from typing import Any, BinaryIO, Iterable, List, Optional, Sequence, Union
+
+from ..errors import InvalidArgumentError
+from .chunking import ChunkSpan, plan_chunks
+
+__all__ = ["Source", "BufferSource", "FileSource", "ListSource", "open_source", "HASH_PIECE"]
+
+HASH_PIECE = 8 * 1024 * 1024
+Buffer = Union[bytes, bytearray, memoryview]
+
+
+class Source:
+    """Bytes to upload. Thread safety: ``read`` may be called from many threads at once."""
+
+    size: int
+
+    def read(self, offset: int, size: int) -> Buffer:
+        """``size`` bytes at ``offset``."""
+        raise NotImplementedError
+
+    def spans(self, chunk_size: int) -> List[ChunkSpan]:
+        """How this source is split into chunks."""
+        return plan_chunks(self.size, chunk_size)
+
+    def full_checksum(self) -> str:
+        """SHA-256 of every byte, hashed in large pieces (hashlib releases the GIL)."""
+        digest = hashlib.sha256()
+        for offset in range(0, self.size, HASH_PIECE):
+            digest.update(self.read(offset, min(HASH_PIECE, self.size - offset)))
+        return digest.hexdigest()
+
+    def close(self) -> None:
+        """Release what the source holds (files it opened or spooled)."""
+
+
+class BufferSource(Source):
+    """An in-memory buffer; chunks are zero-copy memoryview slices."""
+
+    def __init__(self, data: Buffer) -> None:
+        self._view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        self.size = len(self._view)
+
+    def read(self, offset: int, size: int) -> memoryview:
+        return self._view[offset:offset + size]
+
+    def full_checksum(self) -> str:
+        return hashlib.sha256(self._view).hexdigest()
+
+
+class FileSource(Source):
+    """A regular file, read with ``os.pread`` so many threads can read different chunks at once.
+
+    Args:
+        fd: an open file descriptor.
+        size: the number of bytes to upload, from ``start``.
+        start: the first byte.
+        owned_path: a file to delete on close (a spooled stream), if any.
+    """
+
+    def __init__(self, fd: int, size: int, start: int = 0, owned_path: Optional[str] = None,
+                 close_fd: bool = False) -> None:
+        self._fd = fd
+        self.size = size
+        self._start = start
+        self._owned_path = owned_path
+        self._close_fd = close_fd or owned_path is not None
+
+    @classmethod
+    def open(cls, path: Union[str, "os.PathLike[str]"]) -> FileSource:
+        """Open a file by path (closed by :meth:`close`)."""
+        try:
+            fd = os.open(os.fspath(path), os.O_RDONLY)
+        except FileNotFoundError as exc:
+            raise InvalidArgumentError(f"no such file: {os.fspath(path)!r}") from exc
+        except IsADirectoryError as exc:
+            raise InvalidArgumentError(f"is a directory, not a file: {os.fspath(path)!r}") from exc
+        return cls(fd, os.fstat(fd).st_size, close_fd=True)
+
+    def read(self, offset: int, size: int) -> bytes:
+        data = os.pread(self._fd, size, self._start + offset)
+        if len(data) != size:
+            raise InvalidArgumentError(
+                f"file changed while uploading: expected {size} bytes at offset {offset}, read {len(data)}")
+        return data
+
+    def close(self) -> None:
+        if self._close_fd:
+            os.close(self._fd)
+            self._close_fd = False
+        if self._owned_path is not None:
+            try:
+                os.unlink(self._owned_path)
+            except FileNotFoundError:
+                pass
+            self._owned_path = None
+
+
+class ListSource(Source):
+    """Caller-made chunks: one chunk per item, in order."""
+
+    def __init__(self, chunks: Sequence[Buffer]) -> None:
+        if not chunks:
+            raise InvalidArgumentError("put_chunks needs at least one chunk")
+        self._chunks = [memoryview(c).cast("B") for c in chunks]
+        self._offsets: List[int] = []
+        offset = 0
+        for chunk in self._chunks:
+            self._offsets.append(offset)
+            offset += len(chunk)
+        self.size = offset
+
+    def spans(self, chunk_size: int) -> List[ChunkSpan]:
+        return [ChunkSpan(index=i, offset=o, size=len(c))
+                for i, (o, c) in enumerate(zip(self._offsets, self._chunks))]
+
+    def read(self, offset: int, size: int) -> memoryview:
+        index = self._offsets.index(offset)
+        return self._chunks[index][:size]
+
+    def full_checksum(self) -> str:
+        digest = hashlib.sha256()
+        for chunk in self._chunks:
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+def _spool(pieces: Iterable[Any], directory: Optional[str]) -> FileSource:
+    fd, path = tempfile.mkstemp(prefix=".mictlanx-spool-", dir=directory)
+    size = 0
+    try:
+        for piece in pieces:
+            if not isinstance(piece, (bytes, bytearray, memoryview)):
+                raise InvalidArgumentError(f"an iterator value must yield bytes, got {type(piece).__name__}")
+            view = memoryview(piece)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            size += len(piece)
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    return FileSource(fd, size, owned_path=path)
+
+
+def _file_pieces(stream: BinaryIO) -> Iterable[bytes]:
+    while True:
+        piece = stream.read(HASH_PIECE)
+        if not piece:
+            return
+        yield piece
+
+
+def open_source(value: Any, spool_dir: Optional[str] = None) -> Source:
+    """Wrap an upload value: bytes-like, a binary file object or an iterator of bytes.
+
+    A seekable file with a descriptor is read in place from its current position; any other
+    stream is spooled to a temporary file (so its size and checksum are known up front).
+
+    Raises:
+        InvalidArgumentError: the value is of an unsupported type (str, int, a text file...).
+    """
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return BufferSource(value)
+    if isinstance(value, str):
+        raise InvalidArgumentError("value must be bytes, not str: encode it first (value.encode())")
+    if hasattr(value, "read"):
+        if "b" not in getattr(value, "mode", "b"):
+            raise InvalidArgumentError("value is a text file: open it in binary mode ('rb')")
+        try:
+            fd = value.fileno()
+            status = os.fstat(fd)
+            if stat.S_ISREG(status.st_mode):
+                position = value.tell()
+                return FileSource(fd, max(0, status.st_size - position), start=position)
+        except (AttributeError, OSError, ValueError):
+            pass
+        return _spool(_file_pieces(value), spool_dir)
+    if isinstance(value, Iterable):
+        return _spool(value, spool_dir)
+    raise InvalidArgumentError(
+        f"value must be bytes, a binary file or an iterator of bytes, not {type(value).__name__}")
