@@ -1,0 +1,315 @@
+"""The Client against a real local VSS (router + 2 peers on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import threading
+import uuid
+
+import pytest
+import requests
+
+from mictlanx_sync import Router
+from mictlanx_sync.client import Client
+from mictlanx_sync.errors import (
+    AlreadyExistsError,
+    ForbiddenError,
+    IntegrityError,
+    InvalidArgumentError,
+    NetworkError,
+    NotFoundError,
+)
+
+
+def _bucket() -> str:
+    return f"b-{uuid.uuid4().hex[:10]}"
+
+
+class CountingSession(requests.Session):
+    """A session that counts the requests it sends (for request-count assertions)."""
+
+    def __init__(self, counter):
+        super().__init__()
+        self._counter = counter
+
+    def request(self, method, url, *args, **kwargs):
+        self._counter.append((method, url))
+        return super().request(method, url, *args, **kwargs)
+
+
+@pytest.fixture
+def client(vss):
+    with Client(vss.uri, chunk_size="64kb", max_workers=4) as c:
+        yield c
+
+
+@pytest.mark.parametrize("size", [0, 1, 63_999, 64_000, 64_001, 300_007])
+def test_put_get_round_trip(client, size):
+    bucket, data = _bucket(), os.urandom(size)
+    result = client.put(bucket, "obj", data)
+    assert result.size == size and result.checksum == hashlib.sha256(data).hexdigest()
+    assert result.num_chunks == max(1, -(-size // 64_000))
+    got = client.get(bucket, "obj", use_cache=False)
+    assert got.content == data and bytes(got.data) == data
+    assert got.info.size == size and got.info.checksum == result.checksum
+
+
+def test_put_accepts_every_value_kind(client, tmp_path):
+    bucket, data = _bucket(), os.urandom(150_000)
+    path = tmp_path / "v.bin"
+    path.write_bytes(data)
+    values = {"bytes": data, "bytearray": bytearray(data), "memoryview": memoryview(data),
+              "bytesio": io.BytesIO(data), "iterator": iter([data[:1000], data[1000:]])}
+    for name, value in values.items():
+        client.put(bucket, name, value)
+    with open(path, "rb") as f:
+        client.put(bucket, "file", f)
+    for name in [*values, "file"]:
+        assert client.get(bucket, name).content == data, name
+
+
+def test_tags_follow_the_reference_layout(client):
+    bucket, data = _bucket(), os.urandom(130_000)
+    client.put(bucket, "tagged", data, tags={"fullname": "t.bin", "owner": "me"})
+    listing = client.get_by_ball_id(bucket, "tagged")
+    chunks = sorted({c.key: c for c in listing.chunks}.values(), key=lambda c: int(c.tags["index"]))
+    assert [c.key for c in chunks] == ["tagged_0", "tagged_1", "tagged_2"]
+    full = hashlib.sha256(data).hexdigest()
+    for i, c in enumerate(chunks):
+        assert c.ball_id == "tagged" and c.producer_id == client.client_id
+        assert c.tags["index"] == str(i) and c.tags["num_chunks"] == "3"
+        assert c.tags["chunk_size"] == str(c.size) and c.tags["group_id"] == "tagged"
+        assert c.tags["full_checksum"] == full and c.tags["updated_at"].isdigit()
+        assert c.tags["owner"] == "me" and all(isinstance(v, str) for v in c.tags.values())
+    info = client.get_metadata(bucket, "tagged")
+    assert info.tags["owner"] == "me" and "index" not in info.tags
+
+
+def test_bad_input_is_refused_before_sending(client):
+    for bucket, key in [("b", "../x"), ("b", "a/b"), ("b b", "k"), ("b", ""), ("b", "k_"), ("b", "x" * 600)]:
+        with pytest.raises(InvalidArgumentError):
+            client.put(bucket, key, b"x")
+        with pytest.raises(InvalidArgumentError):
+            client.get(bucket, key)
+    with pytest.raises(InvalidArgumentError, match="reserved"):
+        client.put("b", "k", b"x", tags={"num_chunks": "9"})
+    with pytest.raises(InvalidArgumentError):
+        client.put("b", "k", b"x", tags={"n": 3})
+    with pytest.raises(InvalidArgumentError):
+        client.put("b", "k", "text")
+    with pytest.raises(InvalidArgumentError):
+        client.put("b", "k", b"x", rf=0)
+
+
+def test_missing_object_is_not_found(client):
+    bucket = _bucket()
+    with pytest.raises(NotFoundError, match=f"{bucket}@nothing"):
+        client.get(bucket, "nothing")
+    assert not client.exists(bucket, "nothing")
+    assert client.delete(bucket, "nothing") == 0
+
+
+def test_put_file_and_get_to_file(client, tmp_path):
+    bucket, data = _bucket(), os.urandom(200_001)
+    src = tmp_path / "photo.jpg"
+    src.write_bytes(data)
+    client.put_file(bucket, "photo", src)
+    info = client.get_metadata(bucket, "photo")
+    assert info.tags["fullname"] == "photo.jpg" and info.tags["extension"] == "jpg"
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    path = client.get_to_file(bucket, "photo", out_dir)
+    assert path == str(out_dir / "photo.jpg") and open(path, "rb").read() == data
+    explicit = client.get_to_file(bucket, "photo", tmp_path / "copy.bin")
+    assert open(explicit, "rb").read() == data
+    named = client.get_to_file(bucket, "photo", out_dir, fullname="renamed.jpg")
+    assert os.path.basename(named) == "renamed.jpg"
+    assert not [n for n in os.listdir(out_dir) if n.endswith(".part")]
+
+
+def test_get_to_file_leaves_nothing_on_failure(client, tmp_path):
+    with pytest.raises(NotFoundError):
+        client.get_to_file(_bucket(), "missing", tmp_path / "x.bin")
+    assert os.listdir(tmp_path) == []
+
+
+def test_get_stream_yields_verified_chunks_in_order(client):
+    bucket, data = _bucket(), os.urandom(64_000 * 20 + 5)
+    client.put(bucket, "s", data)
+    pieces = list(client.get_stream(bucket, "s"))
+    assert len(pieces) == 21 and b"".join(pieces) == data
+
+
+def test_four_kib_get_costs_two_requests_and_cache_costs_one(vss):
+    calls = []
+    with Client(vss.uri, session_factory=lambda: CountingSession(calls)) as c:
+        bucket, data = _bucket(), os.urandom(4096)
+        c.put(bucket, "small", data)
+        calls.clear()
+        assert c.get(bucket, "small", use_cache=False).content == data
+        assert len(calls) == 2, calls
+        calls.clear()
+        c.get(bucket, "small")
+        calls.clear()
+        assert c.get(bucket, "small").content == data
+        assert len(calls) == 1, calls
+
+
+def test_cache_is_invalidated_by_this_clients_writes(vss):
+    with Client(vss.uri) as c:
+        bucket = _bucket()
+        c.put(bucket, "k", b"one")
+        assert c.get(bucket, "k").content == b"one"
+        c.delete(bucket, "k")
+        with pytest.raises(NotFoundError):
+            c.get(bucket, "k")
+        c.put(bucket, "k", b"two")
+        assert c.get(bucket, "k").content == b"two"
+
+
+def test_same_content_put_is_idempotent_and_different_content_conflicts(client):
+    bucket = _bucket()
+    client.put(bucket, "k", b"same", rf=2)
+    client.put(bucket, "k", b"same", rf=2)
+    with pytest.raises(AlreadyExistsError):
+        client.put(bucket, "k", b"different", rf=2)
+    assert client.get(bucket, "k").content == b"same"
+
+
+def test_rf2_lands_on_both_peers_and_listing_dedupes(client, vss):
+    bucket, data = _bucket(), os.urandom(100_000)
+    result = client.put(bucket, "twice", data, rf=2)
+    assert len(result.replicas) == 2
+    objects = client.get_bucket_metadata(bucket)
+    assert [o.key for o in objects] == ["twice"] and objects[0].size == 100_000
+    assert objects[0].num_chunks == 2
+
+
+def test_update_tags_disable_and_delete(client):
+    bucket = _bucket()
+    client.put(bucket, "k", os.urandom(70_000), tags={"a": "1"})
+    info = client.update_tags(bucket, "k", {"b": "2"})
+    assert info.tags["a"] == "1" and info.tags["b"] == "2"
+    assert client.get_metadata(bucket, "k").tags["b"] == "2"
+    with pytest.raises(InvalidArgumentError):
+        client.update_tags(bucket, "k", {"index": "3"})
+    client.disable(bucket, "k")
+    with pytest.raises(ForbiddenError):
+        client.get(bucket, "k", use_cache=False)
+    assert client.delete(bucket, "k") >= 2
+    assert not client.exists(bucket, "k")
+
+
+def test_delete_by_ball_id_and_delete_bucket(client):
+    bucket = _bucket()
+    for k in ("a", "b", "c"):
+        client.put(bucket, k, os.urandom(1000))
+    assert client.delete_by_ball_id(bucket, "a") == 1
+    assert client.delete_by_ball_id(bucket, "a") == 0
+    assert client.delete_bucket(bucket) == 2
+    assert client.get_bucket_metadata(bucket) == []
+
+
+def test_put_chunks_and_get_chunk(client):
+    bucket = _bucket()
+    chunks = [b"first", b"second-chunk", b"3"]
+    result = client.put_chunks(bucket, "pc", chunks)
+    assert result.num_chunks == 3
+    meta, data = client.get_chunk(bucket, "pc", 1)
+    assert data == b"second-chunk" and meta.key == "pc_1"
+    assert client.get(bucket, "pc").content == b"".join(chunks)
+
+
+def test_put_many_and_get_many_report_per_item(client):
+    bucket = _bucket()
+    items = [(f"k{i}", os.urandom(i * 1000 + 1)) for i in range(20)] + [("bad/key", b"x")]
+    results = client.put_many(bucket, items)
+    assert [r.ok for r in results] == [True] * 20 + [False]
+    assert isinstance(results[-1].error, InvalidArgumentError)
+    got = client.get_many(bucket, [k for k, _ in items[:20]] + ["missing"])
+    assert [g.value.content for g in got[:20]] == [v for _, v in items[:20]]
+    assert isinstance(got[-1].error, NotFoundError)
+
+
+def test_progress_is_monotonic_and_reaches_the_total(client):
+    bucket, data = _bucket(), os.urandom(640_000)
+    seen = []
+    lock = threading.Lock()
+
+    def cb(done, total):
+        with lock:
+            seen.append((done, total))
+
+    client.put(bucket, "p", data, progress=cb)
+    assert seen[-1] == (640_000, 640_000) or max(seen)[0] == 640_000
+    assert all(d <= t for d, t in seen)
+    seen.clear()
+    client.get(bucket, "p", progress=cb, use_cache=False)
+    assert max(d for d, _ in seen) == 640_000
+
+
+def test_sixteen_threads_share_one_client(client):
+    bucket = _bucket()
+    errors = []
+
+    def work(n):
+        try:
+            for i in range(5):
+                data = os.urandom(1000 * n + i + 1)
+                client.put(bucket, f"t{n}-{i}", data)
+                assert client.get(bucket, f"t{n}-{i}").content == data
+                client.delete(bucket, f"t{n}-{i}")
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_failover_to_the_live_router(vss):
+    port = vss.router_url.rsplit(":", 1)[1]
+    uri = f"mictlanx://dead@127.0.0.1:9/,live@127.0.0.1:{port}/?protocol=http"
+    with Client(uri) as c:
+        bucket = _bucket()
+        for i in range(4):
+            c.put(bucket, f"k{i}", b"data")
+            assert c.get(bucket, f"k{i}").content == b"data"
+
+
+def test_all_routers_down_names_them():
+    with Client("mictlanx://a@127.0.0.1:9,b@127.0.0.1:11/?protocol=http") as c:
+        c.config.retry  # noqa: B018 - documented default retry policy
+        with pytest.raises(NetworkError, match="127.0.0.1:9.*127.0.0.1:11|127.0.0.1:11.*127.0.0.1:9"):
+            c.get("b", "k")
+
+
+def test_reads_objects_written_in_the_reference_layout(vss):
+    """Rule A chunking (remainder appended to the last chunk) written with the low-level Router."""
+    bucket, data = _bucket(), os.urandom(25_001)
+    full = hashlib.sha256(data).hexdigest()
+    router = Router(vss.router_url)
+    for i, chunk in enumerate([data[:10_000], data[10_000:]]):
+        reply = router.put_metadata(bucket, f"clip_{i}", len(chunk), hashlib.sha256(chunk).hexdigest(),
+                                    "client-0", ball_id="clip",
+                                    tags={"index": str(i), "num_chunks": "2", "chunk_size": str(len(chunk)),
+                                          "group_id": "clip", "full_checksum": full})
+        router.put_chunked(reply.tasks_ids[0], chunk)
+    with Client(vss.uri) as c:
+        assert c.get(bucket, "clip").content == data
+
+
+def test_corrupt_metadata_is_an_integrity_error(vss):
+    bucket = _bucket()
+    router = Router(vss.router_url)
+    data = b"hello"
+    reply = router.put_metadata(bucket, "bad_0", 5, hashlib.sha256(data).hexdigest(), "x", ball_id="bad",
+                                tags={"index": "0", "num_chunks": "1", "full_checksum": "0" * 64})
+    router.put_chunked(reply.tasks_ids[0], data)
+    with Client(vss.uri) as c, pytest.raises(IntegrityError):
+        c.get(bucket, "bad")
