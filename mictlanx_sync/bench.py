@@ -150,7 +150,8 @@ def run_bench(uri: Optional[str], *, sizes: Sequence[int], workers: Sequence[int
                         def get_files(c: Any = client, ks: List[str] = keys) -> None:
                             for k in ks:
                                 os.unlink(c.get_to_file(bucket, k, os.path.join(tmp, "out.bin")))
-                        put_action, get_action = put_files, get_files
+                        put_action: Callable[[], None] = put_files
+                        get_action: Callable[[], None] = get_files
                     else:
                         data = _payload(size)
 
@@ -160,7 +161,7 @@ def run_bench(uri: Optional[str], *, sizes: Sequence[int], workers: Sequence[int
                                 return
                             for r in c.put_many(bucket, [(k, d) for k in ks]):
                                 if not r.ok:
-                                    raise r.error  # type: ignore[misc]
+                                    raise r.error if r.error else RuntimeError(r.key)
 
                         def get_small(c: Any = client, ks: List[str] = keys) -> None:
                             if len(ks) == 1:
@@ -168,7 +169,7 @@ def run_bench(uri: Optional[str], *, sizes: Sequence[int], workers: Sequence[int
                                 return
                             for r in c.get_many(bucket, ks):
                                 if not r.ok:
-                                    raise r.error  # type: ignore[misc]
+                                    raise r.error if r.error else RuntimeError(r.key)
                         put_action, get_action = put_small, get_small
                     for op, action in (("put", put_action), ("get", get_action)):
                         seconds, peak = _timed(action)
@@ -227,7 +228,7 @@ def run_reference(uri: str, impl: str, *, size: int, count: int, chunk_size: int
                 session.post(base + P.path(P.PUT_CHUNKED, task_id=task), data=chunk.tobytes()).raise_for_status()
 
         def get_all() -> None:
-            for k, i, chunk in jobs:
+            for k, i, _chunk in jobs:
                 ckey = P.chunk_key(k, i)
                 if i == 0:
                     session.get(base + P.path(P.CHUNKS, bucket_id=bucket_id, ball_id=k)).raise_for_status()
@@ -244,7 +245,7 @@ def run_reference(uri: str, impl: str, *, size: int, count: int, chunk_size: int
             r = pool.request("POST", meta_url, body=_step1_body(bucket_id, k, i, chunk, num, fixed),
                              headers={"Content-Type": "application/json"})
             task = json.loads(r.data)["tasks_ids"][0]
-            pool.request("POST", base + P.path(P.PUT_CHUNKED, task_id=task), body=chunk)
+            pool.request("POST", base + P.path(P.PUT_CHUNKED, task_id=task), body=chunk.tobytes())
 
         def get_one(job: Tuple[str, int, memoryview]) -> None:
             k, i, _ = job

@@ -9,7 +9,7 @@ import json
 import os
 import sys
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Type
+from typing import Any, Callable, Dict, Optional, Sequence, TextIO, Tuple, Type
 
 from . import errors
 from .__version__ import __version__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import logging
 import os
@@ -31,7 +32,7 @@ from . import _protocol as P
 from ._http import SessionFactory
 from .balancer import RoundRobinBalancer
 from .cache import Cache
-from .config import ClientConfig, TransferConfig
+from .config import ClientConfig
 from .errors import (
     AlreadyExistsError,
     ForbiddenError,
@@ -65,6 +66,14 @@ _PASSTHROUGH = (IntegrityError, NotFoundError, ForbiddenError, AlreadyExistsErro
 
 def _sha256(data: Union[bytes, bytearray, memoryview]) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _update_on(router: Router, *, bucket_id: str, metadata: Metadata) -> None:
+    router.update_metadata(bucket_id, metadata.key, metadata)
+
+
+def _disable_on(router: Router, *, bucket_id: str, key: str) -> None:
+    router.disable(bucket_id, key)
 
 
 class Client:
@@ -264,7 +273,7 @@ class Client:
         finally:
             source.close()
 
-    def put_file(self, bucket_id: str, key: str, path: Union[str, "os.PathLike[str]"],
+    def put_file(self, bucket_id: str, key: str, path: Union[str, os.PathLike[str]],
                  tags: Optional[Mapping[str, str]] = None, chunk_size: Optional[SizeLike] = None,
                  rf: int = 1, *, content_type: str = P.DEFAULT_CONTENT_TYPE,
                  progress: ProgressArg = None) -> PutResult:
@@ -342,7 +351,7 @@ class Client:
             return PutResult(bucket_id=bucket_id, key=key, size=source.size, checksum=full_checksum,
                              num_chunks=len(spans), replicas=peers, seconds=time.perf_counter() - started)
 
-    def _put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, memoryview],
+    def _put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, bytearray, memoryview],
                    tags: Dict[str, str], rf: int, content_type: str, cancel: CancelToken) -> Tuple[str, ...]:
         """Step 1 + step 2 of one chunk on one router, retried together with failover."""
         checksum = _sha256(data)
@@ -494,7 +503,7 @@ class Client:
             yield from ready
         self._check_full(layout, digest.hexdigest())
 
-    def get_to_file(self, bucket_id: str, key: str, output_path: Union[str, "os.PathLike[str]"],
+    def get_to_file(self, bucket_id: str, key: str, output_path: Union[str, os.PathLike[str]],
                     fullname: Optional[str] = None, *, progress: ProgressArg = None) -> str:
         """Fetch an object into a file, in bounded memory.
 
@@ -614,7 +623,7 @@ class Client:
             updated = [attrs.evolve(meta, tags={**meta.tags, **new_tags}, bucket_id=bucket_id)
                        for meta in layout.chunks]
             for meta in updated:
-                self._with_router(lambda r, m=meta: r.update_metadata(bucket_id, m.key, m))
+                self._with_router(functools.partial(_update_on, bucket_id=bucket_id, metadata=meta))
             self._cache.invalidate((bucket_id, key))
             return ObjectInfo.from_chunks(bucket_id, key, tuple(updated), layout.full_checksum)
 
@@ -623,7 +632,7 @@ class Client:
         with self._operation("disable", bucket_id, key):
             layout = self._layout(bucket_id, key)
             for meta in layout.chunks:
-                self._with_router(lambda r, m=meta: r.disable(bucket_id, m.key))
+                self._with_router(functools.partial(_disable_on, bucket_id=bucket_id, key=meta.key))
             self._cache.invalidate((bucket_id, key))
 
     # ------------------------------------------------------------------------------------ delete

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Tuple, Union
+from typing import Any, Tuple, Union
 
 import attrs
 
@@ -14,12 +14,12 @@ from .units import parse_size
 __all__ = ["Timeouts", "RetryConfig", "TransferConfig", "ClientConfig"]
 
 
-def _positive(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if not value > 0:
         raise InvalidArgumentError(f"{attribute.name} must be positive, got {value!r}")
 
 
-def _non_negative(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise InvalidArgumentError(f"{attribute.name} must not be negative, got {value!r}")
 
@@ -50,18 +50,18 @@ class RetryConfig:
     Sleep before attempt n is ``min(backoff_max, backoff_factor * 2**(n-1)) + random(0, backoff_jitter)``.
     """
 
-    total: int = attrs.field(default=4, validator=_non_negative)
+    total: int = attrs.field(default=2, validator=_non_negative)
     backoff_factor: float = attrs.field(default=0.1, validator=_non_negative)
     backoff_max: float = attrs.field(default=5.0, validator=_non_negative)
     backoff_jitter: float = attrs.field(default=0.1, validator=_non_negative)
     status_forcelist: Tuple[int, ...] = (429, 502, 503, 504)
     allowed_methods: Tuple[str, ...] = ("GET", "HEAD", "DELETE")
-    chunk_attempts: int = attrs.field(default=4, validator=_positive)
+    chunk_attempts: int = attrs.field(default=3, validator=_positive)
 
     def backoff(self, attempt: int, jitter: float) -> float:
         """Seconds to sleep before retry ``attempt`` (1-based), given a jitter draw in [0, 1)."""
-        return min(self.backoff_max, self.backoff_factor * (2 ** max(0, attempt - 1))) \
-            + jitter * self.backoff_jitter
+        exponential = self.backoff_factor * float(2 ** max(0, attempt - 1))
+        return min(self.backoff_max, exponential) + jitter * self.backoff_jitter
 
 
 @attrs.frozen(kw_only=True)

@@ -25,12 +25,13 @@ def get_logger(name: str, *, debug: bool = False, log_output_path: Optional[str]
     logger = logging.getLogger(name)
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
     logger.propagate = True
-    if getattr(logger, "_mictlanx_configured", False):
+    if any(h.get_name() and h.get_name().startswith("mictlanx-") for h in logger.handlers):
         return logger
     if debug:
         console = logging.StreamHandler()
         console.setLevel(logging.DEBUG)
         console.setFormatter(logging.Formatter(_FORMAT))
+        console.set_name("mictlanx-console")
         logger.addHandler(console)
         logger.propagate = False
     path = log_output_path or os.environ.get(LOG_PATH_ENV)
@@ -41,6 +42,6 @@ def get_logger(name: str, *, debug: bool = False, log_output_path: Optional[str]
         handler = ConcurrentRotatingFileHandler(os.path.join(path, f"{name.rsplit('.', 1)[-1]}.log"),
                                                 maxBytes=10_000_000, backupCount=5)
         handler.setFormatter(logging.Formatter(_FORMAT))
+        handler.set_name("mictlanx-file")
         logger.addHandler(handler)
-    setattr(logger, "_mictlanx_configured", True)
     return logger

@@ -274,7 +274,7 @@ def test_sixteen_threads_share_one_client(client):
 
 def test_failover_to_the_live_router(vss):
     port = vss.router_url.rsplit(":", 1)[1]
-    uri = f"mictlanx://dead@127.0.0.1:9/,live@127.0.0.1:{port}/?protocol=http"
+    uri = f"mictlanx://dead@127.0.0.1:9,live@127.0.0.1:{port}/?protocol=http"
     with Client(uri) as c:
         bucket = _bucket()
         for i in range(4):
