@@ -55,7 +55,8 @@ def make_retry(config: RetryConfig) -> Retry:
     )
 
 
-def make_session(*, retry: RetryConfig, pool_maxsize: int, verify: Union[bool, str] = True) -> requests.Session:
+def make_session(*, retry: RetryConfig, pool_maxsize: int,
+                 verify: Union[bool, str] = True) -> requests.Session:
     """A ``requests.Session`` with a pooled, retrying adapter; treat it as read-only afterwards.
 
     Args:
@@ -128,7 +129,10 @@ def _network_error(exc: BaseException, what: str, bucket_id: Optional[str],
         if isinstance(reason, urllib3.exceptions.NewConnectionError) or isinstance(
                 inner, urllib3.exceptions.NewConnectionError):
             cls = errors.ConnectFailedError
-        elif isinstance(reason, (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ConnectTimeoutError)):
+        elif isinstance(reason, urllib3.exceptions.TimeoutError) or isinstance(
+                inner, urllib3.exceptions.TimeoutError):
+            # requests wraps a read timeout met while reading the body (``.content``) in a
+            # ConnectionError around the bare urllib3 ReadTimeoutError.
             cls = errors.RequestTimeoutError
         else:
             cls = errors.NetworkError

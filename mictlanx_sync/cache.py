@@ -38,7 +38,7 @@ class Cache:
         self.capacity = capacity
         self.policy = policy
         self._lock = threading.Lock()
-        self._entries: "OrderedDict[Hashable, Tuple[Data, str]]" = OrderedDict()
+        self._entries: OrderedDict[Hashable, Tuple[Data, str]] = OrderedDict()
         self._hits: Dict[Hashable, int] = {}
         self._used = 0
 

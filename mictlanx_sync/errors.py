@@ -17,7 +17,7 @@ Every error pickles (so it crosses process pools) and says which bucket/key it c
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple, Type
 
 __all__ = [
     "MictlanXError",
@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 
-def _rebuild(cls: type, args: Tuple[Any, ...], state: dict[str, Any]) -> MictlanXError:
+def _rebuild(cls: Type[MictlanXError], args: Tuple[Any, ...], state: dict[str, Any]) -> MictlanXError:
     """Recreate an error from its pickled parts (used by ``__reduce__``)."""
     err: MictlanXError = cls.__new__(cls)
     Exception.__init__(err, *args)

@@ -7,7 +7,7 @@ JSON types the reference clients validate against).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Tuple, Type, TypeVar
+from typing import Any, Dict, List, Mapping, Tuple, Type, TypeVar, cast
 
 import attrs
 
@@ -134,7 +134,22 @@ class _Model:
         try:
             return cls(**kwargs)
         except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"invalid {cls.__name__}: {exc.message}") from exc
+            name = cls._failing_field(kwargs)
+            where = f" field {name!r}" if name else ""
+            raise InvalidArgumentError(f"invalid {cls.__name__}{where}: {exc.message}") from exc
+
+    @classmethod
+    def _failing_field(cls, kwargs: Mapping[str, Any]) -> str:
+        """The name of the first field whose converter refuses its value ("" if none does)."""
+        for field in attrs.fields(cls):  # type: ignore[arg-type]
+            converter = field.converter
+            if field.name not in kwargs or not callable(converter):
+                continue
+            try:
+                converter(kwargs[field.name])
+            except InvalidArgumentError:
+                return str(field.name)
+        return ""
 
     @classmethod
     def _adapt(cls, data: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -143,7 +158,8 @@ class _Model:
 
     def to_json(self) -> Dict[str, Any]:
         """The model as JSON-ready data, with the exact wire field names."""
-        return _jsonable(attrs.asdict(self, recurse=True))  # type: ignore[call-overload]
+        body: Dict[str, Any] = _jsonable(attrs.asdict(cast("attrs.AttrsInstance", self), recurse=True))
+        return body
 
 
 def _jsonable(value: Any) -> Any:

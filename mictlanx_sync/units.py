@@ -15,8 +15,8 @@ __all__ = ["parse_size", "format_size", "SizeLike"]
 
 SizeLike = Union[int, str]
 
-_DECIMAL = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
-            "t": 10**12, "tb": 10**12}
+_DECIMAL = {"": 1, "b": 1, "byte": 1, "bytes": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6,
+            "g": 10**9, "gb": 10**9, "t": 10**12, "tb": 10**12}
 _BINARY = {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*([A-Za-z]*)\s*$")
 
@@ -74,11 +74,11 @@ def format_size(num_bytes: int, *, binary: bool = False) -> str:
     units = ["KiB", "MiB", "GiB", "TiB"] if binary else ["KB", "MB", "GB", "TB"]
     if num_bytes < base:
         return f"{num_bytes} bytes"
-    value = float(num_bytes)
-    unit = ""
-    for unit in units:
+    value = float(num_bytes) / base
+    index = 0
+    while value >= base and index < len(units) - 1:
         value /= base
-        if value < base:
-            break
+        index += 1
+    unit = units[index]
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return f"{text} {unit}"

@@ -12,7 +12,7 @@ canonical form of ``u`` and ``parse(build(x)) == x``.
 from __future__ import annotations
 
 import re
-from typing import Tuple
+from typing import Any, Dict, Iterable, List, Tuple
 from urllib.parse import parse_qsl
 
 import attrs
@@ -25,12 +25,13 @@ SCHEME = "mictlanx://"
 DEFAULT_URI = "mictlanx://mictlanx-router-0@localhost:60666/?protocol=http&api_version=4&http2=0"
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9._\-\[\]:]+(/[A-Za-z0-9._~\-/]*)?$")
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_DIGITS_RE = re.compile(r"[0-9]+")
+_HOST_RE = re.compile(r"[A-Za-z0-9._\-\[\]:]+(/[A-Za-z0-9._~\-/]*)?")
 
 
 def _check_host(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not value or not _HOST_RE.match(value):
+    if not isinstance(value, str) or not _HOST_RE.fullmatch(value):
         raise InvalidURIError(f"invalid host {value!r}: expected a hostname or IP, optionally with a /path")
 
 
@@ -40,7 +41,7 @@ def _check_port(instance: object, attribute: attrs.Attribute[int], value: int) -
 
 
 def _check_router_id(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
-    if not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise InvalidURIError(f"invalid router id {value!r}: use letters, digits, '.', '_' and '-'")
 
 
@@ -67,6 +68,10 @@ def _check_protocol(instance: object, attribute: attrs.Attribute[str], value: st
         raise InvalidURIError(f"invalid protocol {value!r}: must be 'http' or 'https'")
 
 
+def _to_routers(value: Iterable[RouterSpec]) -> Tuple[RouterSpec, ...]:
+    return tuple(value)
+
+
 def _check_routers(instance: object, attribute: attrs.Attribute[Tuple[RouterSpec, ...]],
                    value: Tuple[RouterSpec, ...]) -> None:
     if not value:
@@ -90,7 +95,7 @@ class MictlanXURI:
         'mictlanx://r0@localhost:60666/?protocol=http&api_version=4&http2=0'
     """
 
-    routers: Tuple[RouterSpec, ...] = attrs.field(converter=tuple, validator=_check_routers)
+    routers: Tuple[RouterSpec, ...] = attrs.field(converter=_to_routers, validator=_check_routers)
     protocol: str = attrs.field(default="https", validator=_check_protocol)
     api_version: int = attrs.field(default=4, validator=_check_api_version)
     http2: bool = False
@@ -114,7 +119,7 @@ class MictlanXURI:
         if not routers_part.strip():
             raise InvalidURIError(f"invalid URI {uri!r}: no routers")
         specs = routers_part.split(",")
-        routers = []
+        routers: List[RouterSpec] = []
         for index, spec in enumerate(specs):
             if not spec.strip():
                 raise InvalidURIError(
@@ -133,13 +138,13 @@ class MictlanXURI:
         host, colon, port_text = hostport.rpartition(":")
         if not colon or not host:
             raise InvalidURIError(f"invalid router spec {spec!r}: the port is mandatory (host:port)")
-        if not port_text.isdigit():
+        if not _DIGITS_RE.fullmatch(port_text):
             raise InvalidURIError(f"invalid router spec {spec!r}: port {port_text!r} is not a number")
         return RouterSpec(router_id=router_id, host=host, port=int(port_text))
 
     @staticmethod
-    def _parse_query(query: str, uri: str) -> dict[str, object]:
-        options: dict[str, object] = {}
+    def _parse_query(query: str, uri: str) -> Dict[str, Any]:
+        options: Dict[str, Any] = {}
         try:
             pairs = parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
         except ValueError as exc:
@@ -148,7 +153,7 @@ class MictlanXURI:
             if name == "protocol":
                 options["protocol"] = value.lower()
             elif name == "api_version":
-                if not value.isdigit():
+                if not _DIGITS_RE.fullmatch(value):
                     raise InvalidURIError(f"invalid api_version {value!r}: must be a positive integer")
                 options["api_version"] = int(value)
             elif name == "http2":

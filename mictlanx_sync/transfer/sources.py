@@ -76,7 +76,7 @@ class FileSource(Source):
         self._close_fd = close_fd or owned_path is not None
 
     @classmethod
-    def open(cls, path: Union[str, "os.PathLike[str]"]) -> FileSource:
+    def open(cls, path: Union[str, os.PathLike[str]]) -> FileSource:
         """Open a file by path (closed by :meth:`close`)."""
         try:
             fd = os.open(os.fspath(path), os.O_RDONLY)
