@@ -1,0 +1,147 @@
+"""The ``vss`` command line: ``up`` (router + N peers), ``peer`` and ``router``.
+
+``register(subparsers)`` adds the ``vss`` command to a parent parser (the top-level
+``mictlanx-sync`` CLI); ``python -m mictlanx_sync.vss`` uses :func:`build_parser` directly.
+Each subcommand sets ``func`` to a callable taking the parsed args and returning an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any, List, Optional, Sequence
+
+from ..errors import MictlanXError
+from ..models import PeerPayload
+from ..units import parse_size
+from ..uri import MictlanXURI
+
+__all__ = ["register", "add_subcommands", "build_parser", "main"]
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except MictlanXError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
+
+
+def _run_peer(args: argparse.Namespace) -> int:
+    from .peer_app import PeerConfig, create_peer_app
+    from .server import ServerConfig, run_until_signalled
+
+    config = PeerConfig(data_dir=args.data_dir, peer_id=args.peer_id, max_body_size=args.max_body_size,
+                        fsync=not args.no_fsync)
+    app = create_peer_app(config)
+    return run_until_signalled(app, ServerConfig(host=args.host, port=args.port, numthreads=args.threads),
+                               on_ready=lambda url: _announce(f"peer {args.peer_id} listening on {url}"))
+
+
+def _peer_payloads(uri: str) -> List[PeerPayload]:
+    parsed = MictlanXURI.parse(uri)
+    return [PeerPayload(protocol=parsed.protocol, peer_id=spec.router_id, hostname=spec.host, port=spec.port)
+            for spec in parsed.routers]
+
+
+def _run_router(args: argparse.Namespace) -> int:
+    from .router_app import RouterConfig, create_router_app
+    from .server import ServerConfig, run_until_signalled
+
+    peers = tuple(_peer_payloads(args.peers)) if args.peers else ()
+    config = RouterConfig(router_id=args.router_id, peers=peers, default_rf=args.rf,
+                          max_body_size=args.max_body_size)
+    app = create_router_app(config)
+    return run_until_signalled(app, ServerConfig(host=args.host, port=args.port, numthreads=args.threads),
+                               on_ready=lambda url: _announce(f"router {args.router_id} listening on {url}"))
+
+
+def _run_up(args: argparse.Namespace) -> int:
+    from .serve import VSSStartError, serve
+
+    done = threading.Event()
+
+    def _stop(signum: int, frame: Optional[FrameType]) -> None:
+        done.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with serve(peers=args.peers, rf=args.rf, data_dir=args.data_dir, port=args.port, host=args.host,
+                   max_body_size=args.max_body_size) as vss:
+            _announce(vss.uri)
+            while not done.wait(3600):
+                pass
+    except VSSStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def _announce(line: str) -> None:
+    print(line, flush=True)
+
+
+def add_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Add the ``up``, ``peer`` and ``router`` subcommands to ``parser``."""
+    sub = parser.add_subparsers(dest="vss_command", metavar="{up,peer,router}")
+    sub.required = True
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    common.add_argument("--max-body-size", type=_size, default=1 << 30,
+                        help="largest object accepted, e.g. 1GiB (default)")
+
+    up = sub.add_parser("up", parents=[common], help="run a router and N peers in the foreground")
+    up.add_argument("--peers", type=int, default=2, help="number of storage peers (default 2)")
+    up.add_argument("--rf", type=int, default=1, help="default replication factor (default 1)")
+    up.add_argument("--data-dir", default=None, help="data directory (default: a temp dir)")
+    up.add_argument("--port", type=int, default=60666, help="router port (default 60666)")
+    up.set_defaults(func=_run_up)
+
+    peer = sub.add_parser("peer", parents=[common], help="run one storage peer")
+    peer.add_argument("--port", type=int, required=True)
+    peer.add_argument("--data-dir", required=True)
+    peer.add_argument("--peer-id", default="mictlanx-peer-0")
+    peer.add_argument("--threads", type=int, default=32)
+    peer.add_argument("--no-fsync", action="store_true", help="skip fsync before commit (faster, unsafe)")
+    peer.set_defaults(func=_run_peer)
+
+    router = sub.add_parser("router", parents=[common], help="run one router")
+    router.add_argument("--port", type=int, required=True)
+    router.add_argument("--peers", default="", help="peers as mictlanx://peer-0@host:port,...")
+    router.add_argument("--router-id", default="mictlanx-router-0")
+    router.add_argument("--rf", type=int, default=1)
+    router.add_argument("--threads", type=int, default=32)
+    router.set_defaults(func=_run_router)
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``vss`` command to the parent CLI's subparsers; returns its parser."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "vss", help="run a local MictlanX virtual storage space")
+    add_subcommands(parser)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of ``python -m mictlanx_sync.vss``."""
+    parser = argparse.ArgumentParser(prog="python -m mictlanx_sync.vss",
+                                     description="Local MictlanX virtual storage space")
+    add_subcommands(parser)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the ``vss`` command line; returns the exit code."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except MictlanXError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

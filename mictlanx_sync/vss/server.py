@@ -1,0 +1,322 @@
+"""Run a WSGI app with cheroot, tuned for large streamed bodies.
+
+cheroot streams request bodies to the app as they arrive (``wsgi.input``, chunked bodies included).
+Its socket writer is pure Python (``_pyio``) and copies every piece several times, so our gateway
+writes response pieces with ``socket.sendall`` and serves ``wsgi.file_wrapper`` bodies with
+``socket.sendfile`` (zero copy).
+
+Example:
+    >>> from mictlanx_sync.vss._wsgi import App
+    >>> server = Server(App([], max_body_size=0), ServerConfig(port=0))
+    >>> server.start(); server.port > 0
+    True
+    >>> server.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+import threading
+from types import FrameType
+from typing import Any, BinaryIO, Callable, Iterator, Optional
+
+import attrs
+from cheroot import wsgi
+from cheroot.server import ChunkedRFile, KnownLengthRFile
+
+from ._wsgi import WSGIApp
+
+__all__ = ["ServerConfig", "Server", "FileWrapper", "run_until_signalled"]
+
+_LOG = logging.getLogger("mictlanx_sync.vss.server")
+
+
+@attrs.frozen(kw_only=True)
+class ServerConfig:
+    """Where and how to listen.
+
+    Attributes:
+        host: the bind address (loopback unless told otherwise).
+        port: the TCP port; 0 picks a free one.
+        numthreads: worker threads (requests served at once).
+        request_queue_size: the listen backlog.
+        timeout: seconds a connection may stay silent.
+        shutdown_timeout: seconds to wait for workers at shutdown.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    numthreads: int = 32
+    request_queue_size: int = 256
+    timeout: float = 60.0
+    shutdown_timeout: float = 5.0
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: a file body the gateway sends with ``sendfile``.
+
+    Iterating it reads the file in ``block_size`` pieces (used when sendfile is not possible).
+    """
+
+    def __init__(self, filelike: BinaryIO, block_size: int = 1 << 20) -> None:
+        self.filelike = filelike
+        self.block_size = block_size
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            data = self.filelike.read(self.block_size)
+            if not data:
+                return
+            yield data
+
+    def close(self) -> None:
+        """Close the file."""
+        self.filelike.close()
+
+
+def _read_exact(reader: Any, sock: socket.socket, size: int) -> bytearray:
+    """Up to ``size`` bytes: first what cheroot's reader has buffered, then ``recv_into`` straight
+    into one fresh buffer (cheroot's pure-Python reader would copy each piece several times)."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    pending = len(reader._read_buf) - reader._read_pos
+    if pending > 0:
+        head = reader.read(min(pending, size))
+        view[:len(head)] = head
+        got = len(head)
+    while got < size:
+        count = sock.recv_into(view[got:])
+        if not count:
+            break
+        got += count
+    view.release()
+    if got < size:
+        del buf[got:]
+    return buf
+
+
+class _SocketInput:
+    """``wsgi.input`` for a Content-Length body, read straight from the socket."""
+
+    def __init__(self, reader: Any, sock: socket.socket, length: int) -> None:
+        self.rfile = reader
+        self._sock = sock
+        self.remaining = length
+
+    def read(self, size: Optional[int] = None) -> bytes:
+        if self.remaining <= 0:
+            return b""
+        want = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        data = _read_exact(self.rfile, self._sock, want)
+        self.remaining -= len(data)
+        if len(data) < want:
+            self.remaining = 0
+        return data  # type: ignore[return-value]  # a bytearray: bytes-like, never copied
+
+    def readline(self, size: Optional[int] = None) -> bytes:
+        limit = self.remaining if size is None or size < 0 else min(size, self.remaining)
+        line: bytes = self.rfile.readline(limit) if limit > 0 else b""
+        self.remaining -= len(line)
+        return line
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+
+class _SocketChunkedInput:
+    """``wsgi.input`` for a chunked body: whole transfer chunks read straight from the socket.
+
+    Offers ``buffer``/``_fetch()``/``rfile`` like cheroot's ``ChunkedRFile`` (what ``_wsgi`` uses).
+    """
+
+    def __init__(self, reader: Any, sock: socket.socket) -> None:
+        self.rfile = reader
+        self._sock = sock
+        self.buffer: bytes = b""
+        self.closed = False
+
+    def _fetch(self) -> None:
+        if self.closed:
+            return
+        line = self.rfile.readline(4096)
+        text = line.split(b";", 1)[0].strip()
+        try:
+            size = int(text, 16)
+        except ValueError:
+            raise ValueError(f"Bad chunked transfer size: {text[:40]!r}") from None
+        if size <= 0:
+            self.closed = True
+            return
+        data = _read_exact(self.rfile, self._sock, size)
+        if len(data) < size:
+            raise ValueError("chunked body ended inside a chunk")
+        crlf = self.rfile.read(2)
+        if crlf != b"\r\n":
+            raise ValueError(f"Bad chunked transfer coding (expected CRLF, got {crlf!r})")
+        self.buffer = data  # type: ignore[assignment]
+
+    def read(self, size: Optional[int] = None) -> bytes:
+        if not self.buffer:
+            self._fetch()
+        data, self.buffer = self.buffer, b""
+        return data
+
+
+class _Gateway(wsgi.Gateway_10):
+    """WSGI 1.0 gateway reading and writing straight on the socket."""
+
+    def get_environ(self) -> Any:
+        env = super().get_environ()  # type: ignore[no-untyped-call]
+        env["wsgi.file_wrapper"] = FileWrapper
+        req = self.req
+        sock = getattr(req.conn, "socket", None)
+        if isinstance(sock, socket.socket) and not req.conn.ssl_env:
+            if isinstance(req.rfile, KnownLengthRFile):
+                req.rfile = _SocketInput(req.conn.rfile, sock, req.rfile.remaining)
+            elif isinstance(req.rfile, ChunkedRFile):
+                req.rfile = _SocketChunkedInput(req.conn.rfile, sock)
+            env["wsgi.input"] = req.rfile
+        return env
+
+    def respond(self) -> None:
+        response = self.req.server.wsgi_app(self.env, self.start_response)
+        try:
+            if isinstance(response, FileWrapper) and self.remaining_bytes_out is not None:
+                self._sendfile(response)
+                return
+            for chunk in response:
+                if chunk:
+                    if not isinstance(chunk, bytes):
+                        raise ValueError("WSGI Applications must yield bytes")
+                    self.write(chunk)
+        finally:
+            self.req.ensure_headers_sent()
+            close = getattr(response, "close", None)
+            if close is not None:
+                close()
+
+    def _sendfile(self, response: FileWrapper) -> None:
+        self.req.ensure_headers_sent()
+        count = int(self.remaining_bytes_out)
+        sock: socket.socket = self.req.conn.socket
+        offset = response.filelike.tell()
+        sent = 0
+        while sent < count:
+            got = sock.sendfile(response.filelike, offset + sent, count - sent)
+            if not got:
+                break
+            sent += got
+        self.remaining_bytes_out = count - sent
+        if sent < count:
+            self.req.close_connection = True
+            raise OSError(f"file body ended after {sent} of {count} bytes")
+
+    def write(self, chunk: bytes) -> None:
+        if not self.started_response:
+            raise RuntimeError("WSGI write called before start_response.")
+        rbo = self.remaining_bytes_out
+        if rbo is not None and len(chunk) > rbo:
+            chunk = chunk[:rbo]
+            self.req.close_connection = True
+        self.req.ensure_headers_sent()
+        sock: socket.socket = self.req.conn.socket
+        if self.req.chunked_write:
+            head = b"%x\r\n" % len(chunk)
+            if len(chunk) < 65536:
+                sock.sendall(head + chunk + b"\r\n")
+            else:
+                sock.sendall(head)
+                sock.sendall(chunk)
+                sock.sendall(b"\r\n")
+        else:
+            sock.sendall(chunk)
+        if rbo is not None:
+            self.remaining_bytes_out = rbo - len(chunk)
+
+
+class Server:
+    """A cheroot server running one WSGI app on a background thread.
+
+    Thread safety: start/stop from one thread.
+
+    Args:
+        app: the WSGI callable.
+        config: where and how to listen.
+    """
+
+    def __init__(self, app: WSGIApp, config: ServerConfig) -> None:
+        self.app = app
+        self.config = config
+        self._server = wsgi.Server((config.host, config.port), app, numthreads=config.numthreads,
+                                   request_queue_size=config.request_queue_size,
+                                   timeout=int(config.timeout),
+                                   shutdown_timeout=int(config.shutdown_timeout))
+        self._server.gateway = _Gateway
+        self._server.max_request_body_size = 0  # the apps enforce their own limits
+        self._server.max_request_header_size = 1 << 20
+        self._server.nodelay = True
+        self._thread: Optional[threading.Thread] = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (after :meth:`start`)."""
+        return int(self._server.bind_addr[1])
+
+    @property
+    def url(self) -> str:
+        """``http://host:port``."""
+        return f"http://{self.config.host}:{self.port}"
+
+    def start(self) -> None:
+        """Bind and serve on a background thread."""
+        self._server.prepare()
+        self._thread = threading.Thread(target=self._server.serve, name="vss-server", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, wait for the workers, close the app."""
+        self._server.stop()
+        if self._thread is not None:
+            self._thread.join(self.config.shutdown_timeout + 5)
+        close = getattr(self.app, "close", None)
+        if close is not None:
+            close()
+
+
+def run_until_signalled(app: WSGIApp, config: ServerConfig, *,
+                        on_ready: Optional[Callable[[str], None]] = None) -> int:
+    """Serve ``app`` in the foreground until SIGINT or SIGTERM, then stop cleanly.
+
+    Args:
+        app: the WSGI callable.
+        config: where to listen.
+        on_ready: called with the server's URL once it is bound.
+
+    Returns:
+        0 (the exit code).
+    """
+    server = Server(app, config)
+    done = threading.Event()
+
+    def _stop(signum: int, frame: Optional[FrameType]) -> None:
+        done.set()
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        server.start()
+        if on_ready is not None:
+            on_ready(server.url)
+        while not done.wait(3600):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
