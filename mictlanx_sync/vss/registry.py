@@ -61,6 +61,7 @@ class PeerState:
     used_disk: int = 0
     disk_uf: float = 1.0
     placed: int = 0
+    assigned: int = 0
 
     @property
     def peer_id(self) -> str:
@@ -221,7 +222,16 @@ class PeerRegistry:
         """Live peers with room that do not hold the key, least used first."""
         held = self.holders(bucket_id, key)
         live = [p for p in self.live() if p.peer_id not in held and p.available_disk >= size]
-        return sorted(live, key=lambda p: (round(p.disk_uf, 6), p.placed, p.peer_id))
+        # Disk use in 1% steps first (peers sharing a disk report nearly the same), then the
+        # placements this router made, so concurrent uploads spread over the peers.
+        return sorted(live, key=lambda p: (round(p.disk_uf, 2), p.assigned, p.peer_id))
+
+    def note_placement(self, peer_id: str) -> None:
+        """Count a step-1 placement on a peer (spreads later placements)."""
+        with self._lock:
+            state = self._peers.get(peer_id)
+            if state is not None:
+                state.assigned += 1
 
     def read_order(self, bucket_id: str, key: str) -> List[PeerState]:
         """Live peers to ask for a key: known holders first."""

@@ -258,7 +258,10 @@ class RouterApp(App):
             raise HTTPError(413, f"size {dto.size} exceeds the limit of {self.config.max_body_size} bytes")
         update = request.flag(P.H_UPDATE)
         candidates = self.registry.candidates(bucket_id, dto.key, dto.size)
-        if not candidates:
+        holders = self.registry.holders(bucket_id, dto.key)
+        if holders:
+            self._check_same_content(bucket_id, dto.key, dto.checksum, update)
+        if not candidates or len(holders) >= rf:
             raise self._no_capacity(bucket_id, dto.key)
         if dto.bucket_id != bucket_id:
             raise HTTPError(400, f"Bucket ID mismatch: {bucket_id} != {dto.bucket_id}")
@@ -266,6 +269,8 @@ class RouterApp(App):
         group_id = nanoid()
         chosen: List[str] = []
         errors: List[str] = []
+        found_holder = False
+
         def open_task(peer: PeerState) -> Optional[BaseException]:
             try:
                 peer.client.put_metadata_model(metadata, task_id=group_id, update=update)
@@ -273,17 +278,22 @@ class RouterApp(App):
             except MictlanXError as exc:
                 return exc
 
-        while len(chosen) < rf and candidates:
-            need = rf - len(chosen)
+        # rf is the target number of committed replicas: keys already held count towards it.
+        while candidates and len(chosen) + len(self.registry.holders(bucket_id, dto.key)) < rf:
+            need = rf - len(chosen) - len(self.registry.holders(bucket_id, dto.key))
             batch, candidates = candidates[:need], candidates[need:]
             for peer, error in zip(batch, self.registry.map(open_task, batch)):
                 if error is None:
                     chosen.append(peer.peer_id)
+                    self.registry.note_placement(peer.peer_id)
                 elif isinstance(error, AlreadyExistsError):
                     self.registry.add_holder(bucket_id, dto.key, peer.peer_id)
+                    found_holder = True
                 else:
                     self._failed(peer, error)
                     errors.append(f"{peer.peer_id}: {error}")
+        if found_holder and not holders:
+            self._check_same_content(bucket_id, dto.key, dto.checksum, update)
         if not chosen:
             if errors:
                 raise HTTPError(502, {"msg": f"Put remote metadata failed: {'; '.join(errors)}",
@@ -297,6 +307,20 @@ class RouterApp(App):
                                     tasks_ids=(group_id,), bucket_id=bucket_id, replicas=tuple(chosen),
                                     extra={})
         return json_response(reply.to_json())
+
+    def _check_same_content(self, bucket_id: str, key: str, checksum: str, update: bool) -> None:
+        """Refuse (409) a new replica whose content differs from the committed one, so replicas of
+        a key never diverge (PROTOCOL §6.3 [REC], strict mode). ``Update: 1`` is exempt."""
+        if update:
+            return
+        try:
+            _, stored = self._find_metadata(bucket_id, key)
+        except HTTPError:
+            return
+        if stored.metadata.checksum != checksum:
+            raise HTTPError(409, {"msg": f"{P.combined_key(bucket_id, key)} already exists with different "
+                                         f"content; delete it first", "code": 409,
+                                  "bucket_id": bucket_id, "key": key})
 
     def _no_capacity(self, bucket_id: str, key: str) -> HTTPError:
         return HTTPError(404, {"msg": "No available peers.",

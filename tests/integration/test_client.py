@@ -169,13 +169,16 @@ def test_cache_is_invalidated_by_this_clients_writes(vss):
         assert c.get(bucket, "k").content == b"two"
 
 
-def test_same_content_put_is_idempotent_and_different_content_conflicts(client):
+@pytest.mark.parametrize("rf", [1, 2])
+def test_same_content_put_is_idempotent_and_different_content_conflicts(client, rf):
     bucket = _bucket()
-    client.put(bucket, "k", b"same", rf=2)
-    client.put(bucket, "k", b"same", rf=2)
+    client.put(bucket, "k", b"same", rf=rf)
+    client.put(bucket, "k", b"same", rf=rf)
     with pytest.raises(AlreadyExistsError):
-        client.put(bucket, "k", b"different", rf=2)
-    assert client.get(bucket, "k").content == b"same"
+        client.put(bucket, "k", b"different", rf=rf)
+    for _ in range(4):
+        assert client.get(bucket, "k", use_cache=False).content == b"same"
+    assert len({c.checksum for c in client.get_by_ball_id(bucket, "k").chunks}) == 1
 
 
 def test_rf2_lands_on_both_peers_and_listing_dedupes(client, vss):

@@ -12,6 +12,7 @@ import requests
 
 from mictlanx_sync import _protocol as P
 from mictlanx_sync.errors import (
+    AlreadyExistsError,
     BadRequestError,
     ForbiddenError,
     MaxAvailabilityReachedError,
@@ -80,12 +81,20 @@ def test_two_step_put_rf2_lands_on_both_peers(router, vss, bucket):
     assert raw.status_code == 404 and raw.json()["detail"]["code"] == 666
 
 
-def test_rf1_then_more_replicas_on_a_second_put(router, vss, bucket):
+def test_rf_is_the_target_replica_count_and_replicas_never_diverge(router, vss, bucket):
     data = b"grow"
     first = _put(router, bucket, "grow", data, rf=1)
-    second = _put(router, bucket, "grow", data, rf=1)
+    with pytest.raises(MaxAvailabilityReachedError):  # already has its one replica
+        router.put_metadata(bucket, "grow", len(data), _sha(data), "c", replication_factor=1)
+    second = _put(router, bucket, "grow", data, rf=2)  # grows to two replicas
     assert set(first.replicas) | set(second.replicas) == set(vss.peer_ids)
     assert len(router.get_size(bucket, "grow")) == 2
+    with pytest.raises(MaxAvailabilityReachedError):
+        router.put_metadata(bucket, "grow", len(data), _sha(data), "c", replication_factor=2)
+    other = _put(router, bucket, "other", b"v1", rf=1)
+    assert len(other.replicas) == 1
+    with pytest.raises(AlreadyExistsError):  # different content: never a divergent replica
+        router.put_metadata(bucket, "other", 2, _sha(b"v2"), "c", replication_factor=2)
 
 
 def test_multipart_put_and_read_back(router, bucket):
