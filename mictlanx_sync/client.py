@@ -108,9 +108,9 @@ class Client:
         session_factory: test seam that builds each router's ``requests.Session``.
 
     Example:
-        >>> with Client(uri) as client:                                  # doctest: +SKIP
-        ...     client.put("bucket", "hello", b"hello world")
-        ...     client.get("bucket", "hello").content
+        >>> with Client(uri) as client:  # uri: a mictlanx:// URI, e.g. from vss.serve()
+        ...     _ = client.put("docs", "hello", b"hello world", tags={"lang": "en"})
+        ...     client.get("docs", "hello").content
         b'hello world'
     """
 
