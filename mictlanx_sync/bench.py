@@ -5,6 +5,7 @@ bookkeeping). Used by ``mictlanx-sync bench`` and ``make bench``; returns rows, 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -126,8 +127,9 @@ def run_bench(uri: Optional[str], *, sizes: Sequence[int], workers: Sequence[int
               chunk_size: Any = "1MB", bucket_id: Optional[str] = None) -> List[BenchRow]:
     """Put then get ``count`` objects of each size with each worker count through a Client.
 
-    Objects of at least 64 MiB go through ``put_file``/``get_to_file`` (bounded memory); smaller
-    ones through ``put_many``/``get_many`` (many objects over one pool) or ``put``/``get``.
+    Every size is measured in memory (``put``/``get``, or ``put_many``/``get_many`` for many small
+    objects over one pool); objects of at least 64 MiB are also measured through files
+    (``put_file``/``get_to_file``, bounded memory: their peak RSS is the one that matters).
     Everything written is deleted afterwards.
     """
     from .client import Client
@@ -140,41 +142,45 @@ def run_bench(uri: Optional[str], *, sizes: Sequence[int], workers: Sequence[int
             for w in workers:
                 with Client(uri, max_workers=w, chunk_size=chunk_size, capacity_storage=0) as client:
                     keys = [f"o{size}-{w}-{i}-{uuid.uuid4().hex[:6]}" for i in range(n)]
-                    if size >= FILE_THRESHOLD:
-                        path = _make_file(tmp, size)
+                    data = _payload(size)
 
-                        def put_files(c: Any = client, ks: List[str] = keys, p: str = path) -> None:
+                    def put_mem(c: Any = client, ks: List[str] = keys, d: bytes = data) -> None:
+                        if len(ks) == 1:
+                            c.put(bucket, ks[0], d)
+                            return
+                        for r in c.put_many(bucket, [(k, d) for k in ks]):
+                            if not r.ok:
+                                raise r.error if r.error else RuntimeError(r.key)
+
+                    def get_mem(c: Any = client, ks: List[str] = keys) -> None:
+                        if len(ks) == 1:
+                            c.get(bucket, ks[0])
+                            return
+                        for r in c.get_many(bucket, ks):
+                            if not r.ok:
+                                raise r.error if r.error else RuntimeError(r.key)
+
+                    actions: List[Tuple[str, Callable[[], None]]] = [("put", put_mem), ("get", get_mem)]
+                    if size >= FILE_THRESHOLD:
+                        del data
+                        path = _make_file(tmp, size)
+                        file_keys = [k + "-f" for k in keys]
+
+                        def put_files(c: Any = client, ks: List[str] = file_keys, p: str = path) -> None:
                             for k in ks:
                                 c.put_file(bucket, k, p)
 
-                        def get_files(c: Any = client, ks: List[str] = keys) -> None:
+                        def get_files(c: Any = client, ks: List[str] = file_keys) -> None:
                             for k in ks:
                                 os.unlink(c.get_to_file(bucket, k, os.path.join(tmp, "out.bin")))
-                        put_action: Callable[[], None] = put_files
-                        get_action: Callable[[], None] = get_files
-                    else:
-                        data = _payload(size)
-
-                        def put_small(c: Any = client, ks: List[str] = keys, d: bytes = data) -> None:
-                            if len(ks) == 1:
-                                c.put(bucket, ks[0], d)
-                                return
-                            for r in c.put_many(bucket, [(k, d) for k in ks]):
-                                if not r.ok:
-                                    raise r.error if r.error else RuntimeError(r.key)
-
-                        def get_small(c: Any = client, ks: List[str] = keys) -> None:
-                            if len(ks) == 1:
-                                c.get(bucket, ks[0])
-                                return
-                            for r in c.get_many(bucket, ks):
-                                if not r.ok:
-                                    raise r.error if r.error else RuntimeError(r.key)
-                        put_action, get_action = put_small, get_small
-                    for op, action in (("put", put_action), ("get", get_action)):
+                        actions += [("put_file", put_files), ("get_to_file", get_files)]
+                        keys = keys + file_keys
+                    for op, action in actions:
                         seconds, peak = _timed(action)
                         rows.append(BenchRow(impl="client", op=op, size=size, count=n, workers=w,
                                              seconds=seconds, peak_rss=peak))
+                        if op == "get":
+                            gc.collect()
                     for k in keys:
                         client.delete(bucket, k)
     return rows
@@ -277,15 +283,16 @@ def format_table(rows: Sequence[BenchRow]) -> str:
     """One table: implementation, op, size x count, workers, MB/s, ops/s, peak RSS, and for client
     rows the ratio to the ceiling and to the floor of the same op and size."""
     refs: Dict[Tuple[str, str, int], BenchRow] = {(r.impl, r.op, r.size): r for r in rows if r.impl != "client"}
-    header = f"{'impl':8} {'op':4} {'object':>10} {'count':>5} {'workers':>7} {'MB/s':>8} {'ops/s':>8} " \
+    header = f"{'impl':8} {'op':11} {'object':>10} {'count':>5} {'workers':>7} {'MB/s':>8} {'ops/s':>8} " \
              f"{'peak RSS':>10} {'/ceiling':>8} {'/floor':>7}"
     lines = [header, "-" * len(header)]
     for r in rows:
-        ceiling = refs.get(("ceiling", r.op, r.size))
-        floor = refs.get(("floor", r.op, r.size))
+        ref_op = {"put_file": "put", "get_to_file": "get"}.get(r.op, r.op)
+        ceiling = refs.get(("ceiling", ref_op, r.size))
+        floor = refs.get(("floor", ref_op, r.size))
         c = f"{r.mb_per_s / ceiling.mb_per_s:.2f}" if ceiling and r.impl == "client" and ceiling.mb_per_s else ""
         f = f"{r.mb_per_s / floor.mb_per_s:.2f}" if floor and r.impl == "client" and floor.mb_per_s else ""
-        lines.append(f"{r.impl:8} {r.op:4} {format_size(r.size, binary=True):>10} {r.count:>5} {r.workers:>7} "
+        lines.append(f"{r.impl:8} {r.op:11} {format_size(r.size, binary=True):>10} {r.count:>5} {r.workers:>7} "
                      f"{r.mb_per_s:>8.1f} {r.ops_per_s:>8.1f} {format_size(r.peak_rss, binary=True):>10} "
                      f"{c:>8} {f:>7}")
     return "\n".join(lines)
