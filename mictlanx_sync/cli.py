@@ -1,21 +1,34 @@
 """``mictlanx-sync``: the command line (``put``, ``get``, ``ls``, ``stat``, ``rm``, ``tag``,
-``peers``, ``vss``, ``bench``). ``main(argv) -> int``; every error class has its own exit code and
-one line on stderr (a traceback only with ``--verbose``)."""
+``peers``, ``vss``, ``bench``).
+
+``main(argv) -> int``; every error class has its own exit code (:data:`EXIT_CODES`) and one line
+on stderr (a traceback only with ``--verbose``). Global options (``--uri``, ``--json``...) may be
+given before or after the subcommand. Data goes to stdout only for ``get -o -``; progress bars,
+logs and errors go to stderr.
+
+Example:
+    >>> main(["--version"])                                     # doctest: +SKIP
+    mictlanx-sync 0.1.0
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
+import logging
 import os
 import sys
 import traceback
-from typing import Any, Callable, Dict, Optional, Sequence, TextIO, Tuple, Type
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Type
 
 from . import errors
 from .__version__ import __version__
-from .units import format_size
+from .units import format_size, parse_size
 
-__all__ = ["main", "EXIT_CODES"]
+__all__ = ["main", "build_parser", "exit_code_for", "EXIT_CODES", "EXIT_INTERRUPTED"]
+
+PROG = "mictlanx-sync"
 
 # Most specific first: the first class an error is an instance of decides its exit code.
 EXIT_CODES: Tuple[Tuple[Type[BaseException], int], ...] = (
@@ -36,6 +49,38 @@ EXIT_CODES: Tuple[Tuple[Type[BaseException], int], ...] = (
 )
 EXIT_INTERRUPTED = 130
 
+# The word that starts the error line, per class (same order as EXIT_CODES).
+_LABELS: Tuple[Tuple[Type[BaseException], str], ...] = (
+    (errors.InvalidURIError, "invalid URI"),
+    (errors.InvalidArgumentError, "invalid argument"),
+    (errors.NotFoundError, "not found"),
+    (errors.MaxAvailabilityReachedError, "max availability reached"),
+    (errors.AlreadyExistsError, "already exists"),
+    (errors.ConnectFailedError, "connect failed"),
+    (errors.RequestTimeoutError, "timeout"),
+    (errors.NetworkError, "network error"),
+    (errors.ForbiddenError, "forbidden"),
+    (errors.BadRequestError, "bad request"),
+    (errors.ServerError, "server error"),
+    (errors.IntegrityError, "integrity error"),
+    (errors.TransferError, "transfer failed"),
+    (errors.MictlanXError, "error"),
+)
+
+# Defaults of the global options, applied once after parsing (the parsers themselves use
+# argparse.SUPPRESS so that an option given after the subcommand does not get reset).
+_GLOBAL_DEFAULTS: Dict[str, Any] = {
+    "uri": None,
+    "chunk_size": "1MB",
+    "workers": 8,
+    "rf": 1,
+    "tag": [],
+    "progress": None,
+    "json": False,
+    "verbose": False,
+}
+_TAG_AFTER = "tag_after_command"  # dest of --tag given after the subcommand (merged into ``tag``)
+
 
 def exit_code_for(exc: BaseException) -> int:
     """The exit code of an error (1 for anything unexpected)."""
@@ -43,6 +88,88 @@ def exit_code_for(exc: BaseException) -> int:
         if isinstance(exc, cls):
             return code
     return 1
+
+
+def _label_for(exc: BaseException) -> str:
+    for cls, label in _LABELS:
+        if isinstance(exc, cls):
+            return label
+    return "error"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _error_line(exc: errors.MictlanXError, args: argparse.Namespace) -> str:
+    """``mictlanx-sync: <label>: <bucket>/<key>: <what happened>`` on one line."""
+    bucket, key = exc.bucket_id, exc.key
+    if isinstance(exc, errors.NotFoundError) and bucket is None and key is None:
+        bucket, key = getattr(args, "bucket", None), getattr(args, "key", None)
+    where = ""
+    if bucket is not None or key is not None:
+        where = f"{bucket or ''}/{key or ''}: " if key is not None else f"{bucket}: "
+    message = exc.message
+    if exc.status is not None:
+        message += f" (HTTP {exc.status})"
+    if isinstance(exc, errors.TransferError):
+        if exc.failed_indices:
+            message += f"; failed chunks {list(exc.failed_indices)}"
+        if exc.cause is not None:
+            message += f"; first cause: {type(exc.cause).__name__}: {exc.cause}"
+    return _one_line(f"{PROG}: {_label_for(exc)}: {where}{message}")
+
+
+# ------------------------------------------------------------------------------ argument types
+def _size_arg(text: str) -> int:
+    try:
+        size = parse_size(text)
+    except (errors.MictlanXError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(f"invalid size {text!r}: {exc}") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return size
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _tag_arg(text: str) -> str:
+    name, sep, _value = text.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"tag {text!r} must look like name=value")
+    return text
+
+
+def _size_list_arg(text: str) -> List[int]:
+    sizes = [_size_arg(part.strip()) for part in text.split(",") if part.strip()]
+    if not sizes:
+        raise argparse.ArgumentTypeError("expected one or more sizes, e.g. 4KiB,8MiB")
+    return sizes
+
+
+def _int_list_arg(text: str) -> List[int]:
+    values = [_positive_int(part.strip()) for part in text.split(",") if part.strip()]
+    if not values:
+        raise argparse.ArgumentTypeError("expected one or more positive integers, e.g. 1,8")
+    return values
 
 
 def _parse_tags(pairs: Optional[Sequence[str]]) -> Dict[str, str]:
@@ -55,6 +182,7 @@ def _parse_tags(pairs: Optional[Sequence[str]]) -> Dict[str, str]:
     return tags
 
 
+# ------------------------------------------------------------------------------------- helpers
 def _client(args: argparse.Namespace) -> Any:
     from .client import Client
 
@@ -70,10 +198,31 @@ def _progress(args: argparse.Namespace) -> bool:
 
 def _emit(args: argparse.Namespace, out: TextIO, data: Any, text: str) -> None:
     out.write((json.dumps(data, sort_keys=True) if args.json else text) + "\n")
+    out.flush()
 
 
+def _format_time(stamp: int) -> str:
+    """An ``updated_at`` tag (seconds, ms, us or ns since the epoch) as UTC ISO 8601."""
+    if stamp <= 0:
+        return "-"
+    seconds = float(stamp)
+    while seconds > 1e11:  # ms, us or ns
+        seconds /= 1000.0
+    try:
+        moment = datetime.datetime.fromtimestamp(seconds, tz=datetime.timezone.utc)
+    except (OverflowError, OSError, ValueError):
+        return str(stamp)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _info_json(info: Any) -> Dict[str, Any]:
+    return {"bucket_id": info.bucket_id, "key": info.key, "size": info.size, "checksum": info.checksum,
+            "num_chunks": info.num_chunks, "content_type": info.content_type,
+            "updated_at": info.updated_at, "is_disabled": info.is_disabled, "tags": dict(info.tags)}
+
+
+# ------------------------------------------------------------------------------------ commands
 def _cmd_put(args: argparse.Namespace) -> int:
-    out = sys.stdout
     tags = {**_parse_tags(args.tag), **_parse_tags(args.tags)}
     with _client(args) as client:
         if args.path == "-":
@@ -82,16 +231,16 @@ def _cmd_put(args: argparse.Namespace) -> int:
         else:
             result = client.put_file(args.bucket, args.key, args.path, tags=tags, rf=args.rf,
                                      progress=_progress(args))
-    _emit(args, out, {"bucket_id": result.bucket_id, "key": result.key, "size": result.size,
-                      "checksum": result.checksum, "num_chunks": result.num_chunks,
-                      "replicas": list(result.replicas), "seconds": round(result.seconds, 4)},
+    _emit(args, sys.stdout,
+          {"bucket_id": result.bucket_id, "key": result.key, "size": result.size,
+           "checksum": result.checksum, "num_chunks": result.num_chunks,
+           "replicas": list(result.replicas), "seconds": round(result.seconds, 4)},
           f"put {result.bucket_id}/{result.key}: {format_size(result.size)} in {result.num_chunks} chunk(s), "
           f"sha256 {result.checksum}")
     return 0
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
-    out = sys.stdout
     with _client(args) as client:
         if args.output == "-":
             sink = sys.stdout.buffer
@@ -101,8 +250,9 @@ def _cmd_get(args: argparse.Namespace) -> int:
             return 0
         path = client.get_to_file(args.bucket, args.key, args.output or os.getcwd(),
                                   progress=_progress(args))
-    _emit(args, out, {"bucket_id": args.bucket, "key": args.key, "path": path},
-          f"get {args.bucket}/{args.key} -> {path}")
+    size = os.path.getsize(path)
+    _emit(args, sys.stdout, {"bucket_id": args.bucket, "key": args.key, "path": path, "size": size},
+          f"get {args.bucket}/{args.key} -> {path} ({format_size(size)})")
     return 0
 
 
@@ -112,140 +262,185 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         objects = client.get_bucket_metadata(args.bucket)
     if args.json:
         out.write(json.dumps([{"key": o.key, "size": o.size, "num_chunks": o.num_chunks,
-                               "updated_at": o.updated_at, "checksum": o.checksum, "tags": o.tags}
+                               "updated_at": o.updated_at, "checksum": o.checksum, "tags": dict(o.tags)}
                               for o in objects], sort_keys=True) + "\n")
-        return 0
-    for o in objects:
-        out.write(f"{o.key}\t{o.size}\t{o.num_chunks}\t{o.updated_at}\n")
+    else:
+        for o in objects:
+            out.write(f"{o.key}\t{o.size}\t{o.num_chunks}\t{_format_time(o.updated_at)}\n")
+    out.flush()
     return 0
 
 
 def _cmd_stat(args: argparse.Namespace) -> int:
-    out = sys.stdout
     with _client(args) as client:
         info = client.get_metadata(args.bucket, args.key)
-    data = {"bucket_id": info.bucket_id, "key": info.key, "size": info.size, "checksum": info.checksum,
-            "num_chunks": info.num_chunks, "content_type": info.content_type,
-            "updated_at": info.updated_at, "is_disabled": info.is_disabled, "tags": info.tags}
-    text = "\n".join(f"{k}: {v}" for k, v in data.items() if k != "tags")
-    text += "".join(f"\ntag {k}={v}" for k, v in sorted(info.tags.items()))
-    _emit(args, out, data, text)
+    data = _info_json(info)
+    lines = [f"{k}: {v}" for k, v in data.items() if k not in ("tags", "updated_at")]
+    lines.append(f"updated_at: {info.updated_at} ({_format_time(info.updated_at)})")
+    lines += [f"tag {k}={v}" for k, v in sorted(info.tags.items())]
+    _emit(args, sys.stdout, data, "\n".join(lines))
     return 0
 
 
 def _cmd_rm(args: argparse.Namespace) -> int:
-    out = sys.stdout
     with _client(args) as client:
         if args.ball_id:
             count = client.delete_by_ball_id(args.bucket, args.key)
         else:
             count = client.delete(args.bucket, args.key)
     if count == 0:
-        raise errors.NotFoundError(f"nothing to delete: {args.bucket}/{args.key} not found",
+        what = "ball id" if args.ball_id else "object"
+        raise errors.NotFoundError(f"nothing to delete: no {what} {args.bucket}/{args.key}",
                                    bucket_id=args.bucket, key=args.key)
-    _emit(args, out, {"bucket_id": args.bucket, "key": args.key, "n_deletes": count},
+    _emit(args, sys.stdout, {"bucket_id": args.bucket, "key": args.key, "n_deletes": count},
           f"deleted {args.bucket}/{args.key} ({count} replica(s))")
     return 0
 
 
 def _cmd_tag(args: argparse.Namespace) -> int:
-    out = sys.stdout
-    tags = _parse_tags(args.pairs)
+    tags = {**_parse_tags(args.tag), **_parse_tags(args.pairs)}
+    if not tags:
+        raise errors.InvalidArgumentError("no tags given: use name=value", bucket_id=args.bucket, key=args.key)
     with _client(args) as client:
         info = client.update_tags(args.bucket, args.key, tags)
-    _emit(args, out, {"bucket_id": info.bucket_id, "key": info.key, "tags": info.tags},
-          " ".join(f"{k}={v}" for k, v in sorted(info.tags.items())))
+    _emit(args, sys.stdout, {"bucket_id": info.bucket_id, "key": info.key, "tags": dict(info.tags)},
+          f"{info.bucket_id}/{info.key}: " + " ".join(f"{k}={v}" for k, v in sorted(info.tags.items())))
     return 0
 
 
 def _cmd_peers(args: argparse.Namespace) -> int:
     out = sys.stdout
+    stats: Dict[str, Any] = {}
     with _client(args) as client:
-        stats = {}
         for router in client.routers:
             stats.update(router.get_stats())
     if args.json:
         out.write(json.dumps({pid: {k: v for k, v in s.to_json().items() if k != "balls"}
                               for pid, s in stats.items()}, sort_keys=True) + "\n")
-        return 0
-    for pid, s in sorted(stats.items()):
-        out.write(f"{pid}\tused={format_size(s.used_disk)}\ttotal={format_size(s.total_disk)}\t"
-                  f"uf={s.disk_uf:.4f}\n")
+    else:
+        for pid, s in sorted(stats.items()):
+            out.write(f"{pid}\tused={format_size(s.used_disk)}\ttotal={format_size(s.total_disk)}\t"
+                      f"uf={s.disk_uf:.4f}\n")
+    out.flush()
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    out = sys.stdout
-    from .bench import format_table, parse_list, run_bench
+    import uuid
 
-    rows = run_bench(args.uri, sizes=parse_list(args.sizes), workers=[int(w) for w in args.bench_workers.split(",")],
-                     count=args.count, chunk_size=args.chunk_size)
+    from .bench import BenchRow, format_table, run_bench, run_reference
+    from .client import URI_ENV
+    from .uri import DEFAULT_URI, MictlanXURI
+
+    chunk_size = parse_size(args.chunk_size)
+    workers = args.bench_workers or [args.workers]
+    uri = args.uri or os.environ.get(URI_ENV) or DEFAULT_URI
+    MictlanXURI.parse(uri)  # InvalidURIError before any work
+    bucket = f"bench-{uuid.uuid4().hex[:8]}"
+    rows: List[BenchRow] = []
+    for size in args.sizes:
+        if args.references:
+            count = args.count or max(1, min(1000, (64 << 20) // size))
+            for impl in ("floor", "ceiling"):
+                rows += run_reference(uri, impl, size=size, count=count, chunk_size=chunk_size, bucket_id=bucket)
+        rows += run_bench(uri, sizes=[size], workers=workers, count=args.count, chunk_size=chunk_size,
+                          bucket_id=bucket)
     if args.json:
-        out.write(json.dumps([row.to_json() for row in rows]) + "\n")
+        sys.stdout.write(json.dumps([row.to_json() for row in rows], sort_keys=True) + "\n")
     else:
-        out.write(format_table(rows) + "\n")
+        sys.stdout.write(format_table(rows) + "\n")
+    sys.stdout.flush()
     return 0
 
 
+# -------------------------------------------------------------------------------------- parser
+def _add_global_options(parser: argparse.ArgumentParser, *, tag_dest: str = "tag") -> None:
+    """The global options, all with ``default=SUPPRESS`` (real defaults: ``_GLOBAL_DEFAULTS``)."""
+    group = parser.add_argument_group("global options (before or after the command)")
+    group.add_argument("--uri", default=argparse.SUPPRESS,
+                       help="mictlanx:// URI of the routers (default: $MICTLANX_URI, then the local VSS)")
+    group.add_argument("--chunk-size", type=_size_arg, default=argparse.SUPPRESS, metavar="SIZE",
+                       help="bytes per chunk, e.g. 1MB, 256kb, 8MiB (default 1MB)")
+    group.add_argument("--workers", type=_positive_int, default=argparse.SUPPRESS, metavar="N",
+                       help="parallel transfer threads (default 8)")
+    group.add_argument("--rf", type=_positive_int, default=argparse.SUPPRESS, metavar="N",
+                       help="replication factor for put (default 1)")
+    group.add_argument("--tag", dest=tag_dest, type=_tag_arg, action="append", default=argparse.SUPPRESS,
+                       metavar="K=V", help="a tag for put/tag (repeatable)")
+    group.add_argument("--progress", dest="progress", action="store_true", default=argparse.SUPPRESS,
+                       help="draw a progress bar on stderr (default: when stderr is a terminal)")
+    group.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
+                       help="never draw a progress bar")
+    group.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                       help="print results as JSON (one document on stdout)")
+    group.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                       help="log requests to stderr; print tracebacks on errors")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and documentation)."""
-    parser = argparse.ArgumentParser(prog="mictlanx-sync", description="Move files in and out of MictlanX.")
-    parser.add_argument("--uri", default=None, help="mictlanx:// URI (default: $MICTLANX_URI, then the local VSS)")
-    parser.add_argument("--chunk-size", default="1MB", help="bytes per chunk, e.g. 1MB, 8MiB (default 1MB)")
-    parser.add_argument("--workers", type=int, default=8, help="parallel transfer threads (default 8)")
-    parser.add_argument("--rf", type=int, default=1, help="replication factor for put (default 1)")
-    parser.add_argument("--tag", action="append", default=[], metavar="K=V", help="a tag for put (repeatable)")
-    parser.add_argument("--progress", dest="progress", action="store_true", default=None,
-                        help="draw a progress bar (default: when stderr is a terminal)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument("--verbose", action="store_true", help="log requests; tracebacks on errors")
-    parser.add_argument("--version", action="version", version=f"mictlanx-sync {__version__}")
+    """The argument parser (exposed for tests and documentation).
+
+    Global options have ``default=SUPPRESS`` everywhere; :func:`parse_args` fills in their
+    defaults once, so an option given after the subcommand is never overwritten.
+    """
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Move files in and out of MictlanX.",
+        epilog="exit codes: 0 ok, 1 other, 2 invalid argument, 3 invalid URI, 4 not found, "
+               "5 already exists, 6 max availability, 7 network, 8 connect failed, 9 timeout, "
+               "10 server error, 11 forbidden, 12 bad request, 13 integrity, 14 transfer, 130 interrupted")
+    _add_global_options(parser)
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, tag_dest=_TAG_AFTER)
+
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("put", help="store a file (or stdin with '-')")
+    def command(name: str, help_text: str, func: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("put", "store a file (or stdin with '-')", _cmd_put)
     p.add_argument("bucket")
     p.add_argument("key")
     p.add_argument("path", help="a file, or - for stdin")
-    p.add_argument("tags", nargs="*", default=[], metavar="K=V", help=argparse.SUPPRESS)
-    p.set_defaults(func=_cmd_put)
+    p.add_argument("tags", nargs="*", default=[], metavar="K=V", help="tags (same as --tag)")
 
-    p = sub.add_parser("get", help="fetch an object to a file, a directory or stdout ('-o -')")
+    p = command("get", "fetch an object to a file, a directory or stdout ('-o -')", _cmd_get)
     p.add_argument("bucket")
     p.add_argument("key")
-    p.add_argument("-o", "--output", default=None, help="file or directory (default: current directory); - for stdout")
-    p.set_defaults(func=_cmd_get)
+    p.add_argument("-o", "--output", default=None, metavar="PATH",
+                   help="file or directory (default: current directory); - for stdout")
 
-    p = sub.add_parser("ls", help="list the objects of a bucket")
+    p = command("ls", "list the objects of a bucket (key, size, chunks, updated)", _cmd_ls)
     p.add_argument("bucket")
-    p.set_defaults(func=_cmd_ls)
 
-    p = sub.add_parser("stat", help="show an object's metadata and tags")
+    p = command("stat", "show an object's metadata and tags", _cmd_stat)
     p.add_argument("bucket")
     p.add_argument("key")
-    p.set_defaults(func=_cmd_stat)
 
-    p = sub.add_parser("rm", help="delete an object (or every ball of a ball id with --ball-id)")
+    p = command("rm", "delete an object (or every ball of a ball id with --ball-id)", _cmd_rm)
     p.add_argument("bucket")
     p.add_argument("key")
     p.add_argument("--ball-id", action="store_true", help="KEY is a ball id: delete every ball in it")
-    p.set_defaults(func=_cmd_rm)
 
-    p = sub.add_parser("tag", help="set tags on an object")
+    p = command("tag", "set tags on an object (merged into its tags)", _cmd_tag)
     p.add_argument("bucket")
     p.add_argument("key")
-    p.add_argument("pairs", nargs="+", metavar="K=V")
-    p.set_defaults(func=_cmd_tag)
+    p.add_argument("pairs", nargs="*", metavar="K=V")
 
-    p = sub.add_parser("peers", help="show the routers' peer stats")
-    p.set_defaults(func=_cmd_peers)
+    command("peers", "show the routers' peer stats", _cmd_peers)
 
-    p = sub.add_parser("bench", help="measure put/get MB/s and ops/s against a URI")
-    p.add_argument("--sizes", default="4KiB,8MiB", help="object sizes, comma-separated (default 4KiB,8MiB)")
-    p.add_argument("--bench-workers", default="8", help="worker counts, comma-separated (default 8)")
-    p.add_argument("--count", type=int, default=0, help="objects per size (default: enough for ~64 MiB, max 1000)")
-    p.set_defaults(func=_cmd_bench)
+    p = command("bench", "measure put/get MB/s and ops/s against a URI", _cmd_bench)
+    p.add_argument("--sizes", type=_size_list_arg, default=_size_list_arg("4KiB,8MiB"), metavar="SIZES",
+                   help="object sizes, comma-separated (default 4KiB,8MiB)")
+    p.add_argument("--bench-workers", type=_int_list_arg, default=None, metavar="N,...",
+                   help="worker counts, comma-separated (default: --workers)")
+    p.add_argument("--count", type=_non_negative_int, default=0,
+                   help="objects per size (default: enough for ~64 MiB, max 1000)")
+    p.add_argument("--references", action="store_true",
+                   help="also run the floor (bare requests) and ceiling (bare urllib3) references")
 
     try:
         from .vss.cli import register
@@ -256,26 +451,84 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Run the command line; returns the exit code."""
-    parser = build_parser()
+def parse_args(argv: Optional[Sequence[str]] = None,
+               parser: Optional[argparse.ArgumentParser] = None) -> argparse.Namespace:
+    """Parse the command line and apply the global defaults once (exits 2 on a usage error)."""
+    parser = parser or build_parser()
     args = parser.parse_args(list(argv) if argv is not None else None)
-    func: Callable[..., int] = args.func
+    for name, default in _GLOBAL_DEFAULTS.items():
+        if not hasattr(args, name):
+            setattr(args, name, list(default) if isinstance(default, list) else default)
+    args.tag = list(args.tag) + list(getattr(args, _TAG_AFTER, []))
+    if hasattr(args, _TAG_AFTER):
+        delattr(args, _TAG_AFTER)
+    return args
+
+
+def _quiet_library_logs() -> None:
+    """Keep the library's warnings off stderr (logging's last-resort handler) unless verbose."""
+    logger = logging.getLogger("mictlanx_sync")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+
+
+def _silence_stdout() -> None:
+    """After a broken pipe: point stdout at /dev/null so the interpreter's final flush is quiet."""
     try:
-        try:
-            return func(args)
-        except BrokenPipeError:
-            return 0
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the command line; returns the exit code.
+
+    Args:
+        argv: the arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 on success, otherwise the code of the error's class (see :data:`EXIT_CODES`), 2 for a
+        usage error, 130 when interrupted.
+    """
+    try:
+        args = parse_args(argv)
+    except SystemExit as exc:  # --help, --version, usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except KeyboardInterrupt:
-        sys.stderr.write("mictlanx-sync: interrupted\n")
+        sys.stderr.write(f"{PROG}: interrupted\n")
         return EXIT_INTERRUPTED
-    except errors.MictlanXError as exc:
-        if getattr(args, "verbose", False):
+    verbose = bool(args.verbose)
+    if not verbose:
+        _quiet_library_logs()
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return int(func(args))
+    except KeyboardInterrupt:
+        if verbose:
             traceback.print_exc()
-        sys.stderr.write(f"mictlanx-sync: error: {exc}\n")
+        sys.stderr.write(f"{PROG}: interrupted\n")
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
+    except errors.MictlanXError as exc:
+        if verbose:
+            traceback.print_exc()
+        sys.stderr.write(_error_line(exc, args) + "\n")
         return exit_code_for(exc)
     except OSError as exc:
-        if getattr(args, "verbose", False):
+        if verbose:
             traceback.print_exc()
-        sys.stderr.write(f"mictlanx-sync: error: {exc}\n")
+        sys.stderr.write(_one_line(f"{PROG}: error: {exc}") + "\n")
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if verbose:
+            traceback.print_exc()
+        sys.stderr.write(_one_line(f"{PROG}: error: {type(exc).__name__}: {exc}") + "\n")
         return 1
