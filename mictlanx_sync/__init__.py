@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+import logging
+
 from . import errors, models
 from .__version__ import __version__
 from .errors import (
@@ -29,6 +31,9 @@ from .errors import (
 from .peer import Peer
 from .router import Router
 from .uri import MictlanXURI
+
+# A library never prints: without logging configured by the application, our records go nowhere.
+logging.getLogger("mictlanx_sync").addHandler(logging.NullHandler())
 
 __all__ = [
     "__version__", "errors", "models", "Peer", "Router", "MictlanXURI",

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import (
     Any,
     BinaryIO,
@@ -24,6 +23,7 @@ from . import errors
 from ._http import HTTPClient, Reply, SessionFactory
 from .config import RetryConfig, Timeouts
 from .models import DeletedByBallIdResponse, GetMetadataResponse, HealthResponse
+from .transfer.sink import FileSink
 from .units import SizeLike, parse_size
 
 __all__ = ["Body", "ByteStream", "as_body", "as_multipart_body"]
@@ -157,18 +157,17 @@ class _Service:
         Returns:
             The path written.
         """
-        target = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(target))
-        fd, tmp = tempfile.mkstemp(prefix=".mictlanx-", suffix=".part", dir=directory)
+        sink = FileSink(os.fspath(path), 0)
+        offset = 0
         try:
-            with os.fdopen(fd, "wb") as out, self.get_streaming(bucket_id, key, chunk_size=chunk_size) as s:
-                for piece in s:
-                    out.write(piece)
-            os.replace(tmp, target)
+            with self.get_streaming(bucket_id, key, chunk_size=chunk_size) as stream:
+                for piece in stream:
+                    sink.write(piece, offset)
+                    offset += len(piece)
+            return sink.commit()
         except BaseException:
-            _remove_quietly(tmp)
+            sink.abort()
             raise
-        return target
 
     def disable(self, bucket_id: str, key: str) -> None:
         """Disable a key: later data GETs answer 403."""
@@ -234,13 +233,6 @@ def n_deletes_header(reply: Reply) -> Optional[int]:
         return int(header.strip())
     except ValueError:
         return None
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 Callback = Callable[[int], None]

@@ -44,7 +44,7 @@ from .errors import (
     NotFoundError,
     ServerError,
 )
-from .log import get_logger
+from .log import LOG_PATH_ENV, get_logger, release_logger
 from .models import BallMetadata, Metadata
 from .results import GetResult, ItemResult, ObjectInfo, PutResult
 from .router import Router
@@ -137,8 +137,10 @@ class Client:
         self._cache = Cache(parse_size(capacity_storage), eviction_policy)
         self._executor = ThreadPoolExecutor(max_workers=self.config.transfer.max_workers,
                                             thread_name_prefix="mictlanx")
-        self._log = get_logger(f"mictlanx_sync.client.{self.client_id}", debug=debug,
-                               log_output_path=log_output_path)
+        # A client with its own console or file log gets its own logger; the others share one.
+        own = debug or bool(log_output_path or os.environ.get(LOG_PATH_ENV))
+        self._log = get_logger(f"mictlanx_sync.client.{self.client_id}" if own else "mictlanx_sync.client",
+                               debug=debug, log_output_path=log_output_path)
         self._closed = False
 
     # ----------------------------------------------------------------------------------- plumbing
@@ -160,6 +162,7 @@ class Client:
         self._executor.shutdown(wait=True, cancel_futures=True)
         for router in self._routers:
             router.close()
+        release_logger(self._log)
 
     def __enter__(self) -> Client:
         return self
@@ -184,8 +187,8 @@ class Client:
         finally:
             seconds = time.perf_counter() - started
             level = logging.INFO if ok else logging.WARNING
-            self._log.log(level, "event=%s bucket_id=%s key=%s bytes=%d seconds=%.4f ok=%s",
-                          event, bucket_id, key, record["bytes"], seconds, ok)
+            self._log.log(level, "event=%s client_id=%s bucket_id=%s key=%s bytes=%d seconds=%.4f ok=%s",
+                          event, self.client_id, bucket_id, key, record["bytes"], seconds, ok)
 
     def _with_router(self, action: Callable[[Router], R], *, cancel: Optional[CancelToken] = None,
                      retry_integrity: bool = False) -> R:
@@ -230,8 +233,8 @@ class Client:
                 else:
                     time.sleep(delay)
         if isinstance(last, NetworkError) and failed_routers and len(failed_routers) == len(self._routers):
-            raise NetworkError(f"all routers failed: {', '.join(failed_routers)}; last error: {last}",
-                               bucket_id=last.bucket_id, key=last.key) from last
+            raise type(last)(f"all routers failed ({', '.join(failed_routers)}); last error: {last.message}",
+                             bucket_id=last.bucket_id, key=last.key) from last
         assert last is not None
         raise last
 
@@ -344,6 +347,12 @@ class Client:
             try:
                 self._manager(parallel).run(len(spans), upload, collect, what=f"{event} of {len(spans)} chunks",
                                             bucket_id=bucket_id, key=key)
+            except AlreadyExistsError as exc:
+                if isinstance(exc, MaxAvailabilityReachedError):
+                    raise
+                raise AlreadyExistsError(f"{bucket_id}@{key} already exists with different content; "
+                                         f"delete it first", bucket_id=bucket_id, key=key,
+                                         status=exc.status, detail=exc.detail) from exc
             finally:
                 meter.close()
             record["bytes"] = source.size

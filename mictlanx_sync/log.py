@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from typing import Optional
 
-__all__ = ["get_logger", "LOG_PATH_ENV"]
+__all__ = ["get_logger", "release_logger", "LOG_PATH_ENV"]
 
 LOG_PATH_ENV = "MICTLANX_LOG_PATH"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class _ConsoleHandler(logging.Handler):
+    """Writes to whatever ``sys.stderr`` is at the time of each record (like logging's last
+    resort), so a redirected or replaced stderr never breaks logging."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging must never raise into the caller
+            self.handleError(record)
+
+
+def release_logger(logger: logging.Logger) -> None:
+    """Detach and close the handlers :func:`get_logger` attached to ``logger``."""
+    for handler in list(logger.handlers):
+        if (handler.get_name() or "").startswith("mictlanx-"):
+            logger.removeHandler(handler)
+            handler.close()
 
 
 def get_logger(name: str, *, debug: bool = False, log_output_path: Optional[str] = None) -> logging.Logger:
@@ -28,7 +48,7 @@ def get_logger(name: str, *, debug: bool = False, log_output_path: Optional[str]
     if any(h.get_name() and h.get_name().startswith("mictlanx-") for h in logger.handlers):
         return logger
     if debug:
-        console = logging.StreamHandler()
+        console = _ConsoleHandler()
         console.setLevel(logging.DEBUG)
         console.setFormatter(logging.Formatter(_FORMAT))
         console.set_name("mictlanx-console")

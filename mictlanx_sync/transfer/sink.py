@@ -12,6 +12,18 @@ from ..errors import InvalidArgumentError
 __all__ = ["FileSink"]
 
 
+def _umask() -> int:
+    """The process umask, read without changing it (Linux); 0o022 when unknown."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
+
+
 class FileSink:
     """A temp file in the target's directory that workers ``pwrite`` into.
 
@@ -31,6 +43,7 @@ class FileSink:
         if not os.path.isdir(directory):
             raise InvalidArgumentError(f"directory does not exist: {directory!r}")
         self._fd, self.temp_path = tempfile.mkstemp(prefix=".mictlanx-", suffix=".part", dir=directory)
+        os.fchmod(self._fd, 0o666 & ~_umask())  # a new file's usual mode, not mkstemp's 0600
         self._lock = threading.Lock()
         self._writers = 0
         self._closing = False
