@@ -178,3 +178,14 @@ def test_file_sink_commits_atomically_and_aborts_cleanly(tmp_path):
     sink.abort()
     assert not sink.write(b"abc", 0)
     assert os.listdir(tmp_path) == ["out.bin"]
+
+
+def test_file_sink_gives_the_usual_mode_not_mkstemps_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        sink = FileSink(str(tmp_path / "m.bin"), 1)
+        sink.write(b"x", 0)
+        path = sink.commit()
+    finally:
+        os.umask(old)
+    assert os.stat(path).st_mode & 0o777 == 0o644
