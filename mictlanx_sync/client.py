@@ -32,7 +32,7 @@ from . import _protocol as P
 from ._http import SessionFactory
 from .balancer import RoundRobinBalancer
 from .cache import Cache
-from .config import ClientConfig
+from .config import ClientConfig, check_chunk_size
 from .errors import (
     AlreadyExistsError,
     ForbiddenError,
@@ -318,9 +318,8 @@ class Client:
     def _put_source(self, event: str, bucket_id: str, key: str, source: Source, user_tags: Dict[str, str],
                     chunk_size: Optional[SizeLike], rf: int, content_type: str, progress: ProgressArg,
                     parallel: bool) -> PutResult:
-        size_per_chunk = parse_size(chunk_size) if chunk_size is not None else self.config.transfer.chunk_size
-        if size_per_chunk <= 0:
-            raise InvalidArgumentError(f"chunk_size must be positive, got {chunk_size!r}")
+        size_per_chunk = check_chunk_size(chunk_size) if chunk_size is not None \
+            else self.config.transfer.chunk_size
         with self._operation(event, bucket_id, key) as record:
             started = time.perf_counter()
             spans = source.spans(size_per_chunk)

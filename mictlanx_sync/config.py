@@ -11,7 +11,10 @@ import attrs
 from .errors import InvalidArgumentError
 from .units import parse_size
 
-__all__ = ["Timeouts", "RetryConfig", "TransferConfig", "ClientConfig"]
+__all__ = ["Timeouts", "RetryConfig", "TransferConfig", "ClientConfig", "MAX_CHUNK_SIZE", "check_chunk_size"]
+
+MAX_CHUNK_SIZE = 1 << 30
+"""The largest chunk (1 GiB): a chunk is one request body, held in memory while it moves."""
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -26,6 +29,22 @@ def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: floa
 
 def _size(value: Union[int, str]) -> int:
     return parse_size(value)
+
+
+def check_chunk_size(value: Union[int, str]) -> int:
+    """A chunk size in bytes, in 1..``MAX_CHUNK_SIZE``.
+
+    Raises:
+        InvalidArgumentError: it is not a size, or is out of range.
+    """
+    size = parse_size(value)
+    if not 0 < size <= MAX_CHUNK_SIZE:
+        raise InvalidArgumentError(f"chunk_size must be between 1 byte and 1 GiB, got {value!r}")
+    return size
+
+
+def _chunk_size(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    check_chunk_size(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -73,7 +92,7 @@ class TransferConfig:
     bytes in memory (default 1 MB x 16 = 16 MB) whatever the object size.
     """
 
-    chunk_size: int = attrs.field(default=1_000_000, converter=_size, validator=_positive)
+    chunk_size: int = attrs.field(default=1_000_000, converter=_size, validator=_chunk_size)
     max_workers: int = attrs.field(default=8, validator=_positive)
     window: int = attrs.field(default=0, validator=_non_negative)
 

@@ -52,7 +52,11 @@ def parse_size(value: SizeLike) -> int:
     factor = _BINARY.get(unit, _DECIMAL.get(unit))
     if factor is None:
         raise InvalidArgumentError(f"invalid size {value!r}: unknown unit {match.group(2)!r}")
-    return int(round(float(number) * factor))
+    whole, _, fraction = number.partition(".")
+    # Integer arithmetic on the digits: exact (rounded half up) and no float overflow.
+    scale = 10 ** len(fraction)
+    numerator = (int(whole or "0") * scale + int(fraction or "0")) * factor
+    return int((2 * numerator + scale) // (2 * scale))
 
 
 def format_size(num_bytes: int, *, binary: bool = False) -> str:

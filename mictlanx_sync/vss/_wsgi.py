@@ -95,9 +95,20 @@ class BodyReader:
         self.exhausted = stream is None or content_length == 0
 
     def read(self, size: int = DEFAULT_PIECE) -> bytes:
-        """Up to ``size`` bytes (a whole transfer chunk when chunked, possibly more); b"" at the end."""
+        """Up to ``size`` bytes (a whole transfer chunk when chunked, possibly more); b"" at the end.
+
+        Raises:
+            HTTPError: 400 when the body is malformed or the client went away mid-body.
+        """
         if self.exhausted:
             return b""
+        try:
+            return self._read(size)
+        except OSError as exc:
+            self.exhausted = True
+            raise HTTPError(400, f"the client went away in the middle of the body: {exc}") from exc
+
+    def _read(self, size: int) -> bytes:
         if self._chunked:
             piece = self._read_chunked(size)
         else:

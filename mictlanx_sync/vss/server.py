@@ -141,25 +141,42 @@ class _SocketChunkedInput:
         self._sock = sock
         self.buffer: bytes = b""
         self.closed = False
+        self._chunk_left = 0
+        self._need_crlf = False
+
+    _PIECE = 1 << 20
+    _MAX_CHUNK = 1 << 40
 
     def _fetch(self) -> None:
+        """Read the next piece (at most 1 MiB) of the current transfer chunk, whatever size the
+        client declared for it, so a lying chunk-size line can never make us allocate it."""
         if self.closed:
             return
-        line = self.rfile.readline(4096)
-        text = line.split(b";", 1)[0].strip()
-        try:
-            size = int(text, 16)
-        except ValueError:
-            raise ValueError(f"Bad chunked transfer size: {text[:40]!r}") from None
-        if size <= 0:
-            self.closed = True
-            return
-        data = _read_exact(self.rfile, self._sock, size)
-        if len(data) < size:
+        if self._chunk_left == 0:
+            if self._need_crlf:
+                crlf = self.rfile.read(2)
+                if crlf != b"\r\n":
+                    raise ValueError(f"Bad chunked transfer coding (expected CRLF, got {crlf!r})")
+                self._need_crlf = False
+            line = self.rfile.readline(4096)
+            text = line.split(b";", 1)[0].strip()
+            try:
+                size = int(text, 16)
+            except ValueError:
+                raise ValueError(f"Bad chunked transfer size: {text[:40]!r}") from None
+            if size < 0 or size > self._MAX_CHUNK:
+                raise ValueError(f"Bad chunked transfer size: {text[:40]!r}")
+            if size == 0:
+                self.closed = True
+                return
+            self._chunk_left = size
+        want = min(self._chunk_left, self._PIECE)
+        data = _read_exact(self.rfile, self._sock, want)
+        if len(data) < want:
             raise ValueError("chunked body ended inside a chunk")
-        crlf = self.rfile.read(2)
-        if crlf != b"\r\n":
-            raise ValueError(f"Bad chunked transfer coding (expected CRLF, got {crlf!r})")
+        self._chunk_left -= want
+        if self._chunk_left == 0:
+            self._need_crlf = True
         self.buffer = data  # type: ignore[assignment]
 
     def read(self, size: Optional[int] = None) -> bytes:

@@ -256,7 +256,6 @@ HUGE_CHUNK_BUG = ("BUG: a chunked request body whose chunk-size line declares a 
                   "which preallocates bytearray(size) -> OverflowError/MemoryError -> 500")
 
 
-@pytest.mark.xfail(strict=True, reason=HUGE_CHUNK_BUG)
 @pytest.mark.parametrize("target", [0, 1], ids=["router", "peer"])
 def test_huge_chunk_size_is_4xx(vss: LocalVSS, target: int) -> None:
     for size in ("ffffffffffffffffffff", "ffffffffffff"):
