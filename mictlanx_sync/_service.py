@@ -120,8 +120,11 @@ class _Service:
         """
         return self._json("GET", P.METADATA, GetMetadataResponse, {"bucket_id": bucket_id, "key": key})
 
-    def _get_data(self, bucket_id: str, key: str, chunk_size: SizeLike, force: bool) -> Reply:
+    def _get_data(self, bucket_id: str, key: str, chunk_size: SizeLike, force: bool,
+                  peer_id: Optional[str] = None) -> Reply:
         headers = {P.H_CHUNK_SIZE: str(chunk_size), P.H_FORCE_GET: "1" if force else "0"}
+        if peer_id:
+            headers[P.H_PEER_ID] = peer_id
         return self._send("GET", P.DATA, {"bucket_id": bucket_id, "key": key}, headers=headers, stream=True)
 
     def get_streaming(self, bucket_id: str, key: str, *, chunk_size: SizeLike = "1MB",
@@ -136,13 +139,17 @@ class _Service:
         reply = self._get_data(bucket_id, key, chunk_size, force)
         return ByteStream(reply, piece_size)
 
-    def get_into(self, bucket_id: str, key: str, buffer: memoryview, *, force: bool = False) -> int:
+    def get_into(self, bucket_id: str, key: str, buffer: memoryview, *, force: bool = False,
+                 peer_id: Optional[str] = None) -> int:
         """Read the data of one key into ``buffer``, which must be exactly its size.
+
+        Args:
+            peer_id: sent as ``Peer-Id``: a router then reads from that replica.
 
         Raises:
             IntegrityError: the server sent fewer or more bytes than ``len(buffer)``.
         """
-        reply = self._get_data(bucket_id, key, "1MB", force)
+        reply = self._get_data(bucket_id, key, "1MB", force, peer_id)
         return reply.readinto_exact(buffer)
 
     def get(self, bucket_id: str, key: str) -> bytes:

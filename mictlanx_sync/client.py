@@ -329,29 +329,42 @@ class Client:
                          P.TAG_FULL_CHECKSUM: full_checksum}
             meter = Progress(source.size, progress, description=f"put {key}")
             replicas: Dict[int, Tuple[str, ...]] = {}
+            created: List[str] = []  # chunk keys this put stored (removed again if it fails)
             self._cache.invalidate((bucket_id, key))
 
             def upload(index: int, cancel: CancelToken) -> Tuple[str, ...]:
                 span = spans[index]
                 data = source.read(span.offset, span.size)
                 chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(span.size)}
-                placed = self._put_chunk(bucket_id, P.chunk_key(key, index), key, data, chunk_tags, rf,
-                                         content_type, cancel)
+                chunk_key = P.chunk_key(key, index)
+                placed, new = self._put_chunk(bucket_id, chunk_key, key, data, chunk_tags, rf, content_type,
+                                              cancel)
+                if new:
+                    created.append(chunk_key)  # list.append is atomic
                 meter.add(span.size)
                 return placed
 
             def collect(index: int, placed: Tuple[str, ...]) -> None:
                 replicas[index] = placed
 
+            # Chunk 0 goes last: readers treat an object without chunk 0 as absent, so a put that
+            # fails half-way never shows a torn object.
+            order = list(range(1, len(spans))) + [0]
             try:
-                self._manager(parallel).run(len(spans), upload, collect, what=f"{event} of {len(spans)} chunks",
-                                            bucket_id=bucket_id, key=key)
+                self._manager(parallel).run(len(spans) - 1, lambda i, c: upload(order[i], c),
+                                            lambda i, placed: collect(order[i], placed),
+                                            what=f"{event} of {len(spans)} chunks", bucket_id=bucket_id, key=key)
+                collect(0, upload(0, CancelToken()))
             except AlreadyExistsError as exc:
+                self._remove_chunks(bucket_id, created, exc)
                 if isinstance(exc, MaxAvailabilityReachedError):
                     raise
                 raise AlreadyExistsError(f"{bucket_id}@{key} already exists with different content; "
                                          f"delete it first", bucket_id=bucket_id, key=key,
                                          status=exc.status, detail=exc.detail) from exc
+            except MictlanXError as exc:
+                self._remove_chunks(bucket_id, created, exc)
+                raise
             finally:
                 meter.close()
             record["bytes"] = source.size
@@ -359,17 +372,36 @@ class Client:
             return PutResult(bucket_id=bucket_id, key=key, size=source.size, checksum=full_checksum,
                              num_chunks=len(spans), replicas=peers, seconds=time.perf_counter() - started)
 
+    def _remove_chunks(self, bucket_id: str, chunk_keys: List[str], cause: MictlanXError) -> None:
+        """Undo a failed put: delete the chunks it stored, through every router. A failure here is
+        attached to ``cause`` (as a note) rather than hiding it."""
+        for chunk_key in list(chunk_keys):
+            for router in self._routers:
+                try:
+                    router.delete(bucket_id, chunk_key)
+                except NotFoundError:
+                    continue
+                except MictlanXError as exc:
+                    if hasattr(cause, "add_note"):  # Python 3.11+
+                        cause.add_note(f"cleanup of {bucket_id}@{chunk_key} failed: {exc}")
+                    break
+
     def _put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, bytearray, memoryview],
-                   tags: Dict[str, str], rf: int, content_type: str, cancel: CancelToken) -> Tuple[str, ...]:
-        """Step 1 + step 2 of one chunk on one router, retried together with failover."""
+                   tags: Dict[str, str], rf: int, content_type: str,
+                   cancel: CancelToken) -> Tuple[Tuple[str, ...], bool]:
+        """Step 1 + step 2 of one chunk on one router, retried together with failover.
+
+        Returns:
+            The replicas, and whether this call stored the chunk (False: it was already there).
+        """
         checksum = _sha256(data)
 
-        def attempt(router: Router) -> Tuple[str, ...]:
+        def attempt(router: Router) -> Tuple[Tuple[str, ...], bool]:
             try:
                 reply = router.put_metadata(bucket_id, chunk_key, len(data), checksum, self.client_id,
                                             content_type, ball_id, tags, replication_factor=rf)
             except MaxAvailabilityReachedError:
-                return self._already_stored(router, bucket_id, chunk_key, checksum)
+                return self._already_stored(router, bucket_id, chunk_key, checksum, tags), False
             if not reply.tasks_ids:
                 raise ServerError(f"router {router.base_url} answered step 1 without a task id",
                                   bucket_id=bucket_id, key=chunk_key, status=500)
@@ -377,20 +409,24 @@ class Client:
             if stored.size != len(data):
                 raise IntegrityError(f"router stored {stored.size} bytes, sent {len(data)}",
                                      bucket_id=bucket_id, key=chunk_key)
-            return stored.peer_ids or reply.replicas
+            return stored.peer_ids or reply.replicas, True
 
         return self._with_router(attempt, cancel=cancel)
 
-    def _already_stored(self, router: Router, bucket_id: str, chunk_key: str, checksum: str) -> Tuple[str, ...]:
-        """After a 404/666 on step 1: fine if the stored chunk has our bytes (a retried chunk or
-        a repeated put of the same content), a conflict otherwise."""
+    def _already_stored(self, router: Router, bucket_id: str, chunk_key: str, checksum: str,
+                        tags: Mapping[str, str]) -> Tuple[str, ...]:
+        """After a 404/666 on step 1: fine if the stored chunk is this very chunk of this very
+        object (a retried chunk, or a repeated put of the same content), a conflict otherwise."""
         try:
             existing = router.get_metadata(bucket_id, chunk_key)
         except NotFoundError as exc:
             raise MaxAvailabilityReachedError(
                 f"no peer can take {bucket_id}@{chunk_key} (all full or unavailable)",
                 bucket_id=bucket_id, key=chunk_key) from exc
-        if existing.metadata.checksum != checksum:
+        stored = existing.metadata
+        same_object = all(stored.tags.get(name) == tags.get(name)
+                          for name in (P.TAG_FULL_CHECKSUM, P.TAG_NUM_CHUNKS, P.TAG_INDEX))
+        if stored.checksum != checksum or not same_object:
             raise AlreadyExistsError(
                 f"{bucket_id}@{chunk_key} already exists with different content; delete it first",
                 bucket_id=bucket_id, key=chunk_key)
@@ -421,9 +457,19 @@ class Client:
 
         def attempt(router: Router) -> None:
             router.get_into(layout.bucket_id, meta.key, buffer)
-            if _sha256(buffer) != meta.checksum:
-                raise IntegrityError(f"chunk {index} ({meta.key}) does not match its SHA-256",
-                                     bucket_id=layout.bucket_id, key=meta.key)
+            if _sha256(buffer) == meta.checksum:
+                return
+            # One replica served bad bytes: read from each replica in turn, pinned with Peer-Id.
+            try:
+                replicas = [r.peer_id for r in router.get_size(layout.bucket_id, meta.key)]
+            except MictlanXError:
+                replicas = []
+            for peer_id in dict.fromkeys(replicas):
+                router.get_into(layout.bucket_id, meta.key, buffer, peer_id=peer_id)
+                if _sha256(buffer) == meta.checksum:
+                    return
+            raise IntegrityError(f"chunk {index} ({meta.key}) does not match its SHA-256 on any replica",
+                                 bucket_id=layout.bucket_id, key=meta.key)
 
         self._with_router(attempt, cancel=cancel, retry_integrity=True)
 
@@ -649,13 +695,15 @@ class Client:
         (0 when the object did not exist)."""
         with self._operation("delete", bucket_id, key) as record:
             self._cache.invalidate((bucket_id, key))
+            P.check_id(bucket_id, "bucket_id")
+            P.check_id(key, "key")
+            # Every ball of the object as listed (complete or not, duplicates folded), as the
+            # reference client does (PROTOCOL §7.6); a bare ball is deleted by its own key.
             try:
-                layout_keys = sorted({c.key for c in self._layout(bucket_id, key).chunks})
-            except NotFoundError:
-                return 0
-            except IntegrityError:
                 listing = self._with_router(lambda r: r.get_by_ball_id(bucket_id, key))
-                layout_keys = sorted({c.key for c in listing.chunks})
+                layout_keys = sorted({c.key for c in listing.chunks}) or [key]
+            except NotFoundError:
+                layout_keys = [key]
             total = 0
             for router in self._routers:
                 for chunk_key in layout_keys:

@@ -8,7 +8,7 @@ from typing import Dict, List, Sequence, Tuple
 import attrs
 
 from .. import _protocol as P
-from ..errors import IntegrityError
+from ..errors import IntegrityError, NotFoundError
 from ..models import Metadata
 
 __all__ = ["ChunkSpan", "ObjectLayout", "plan_chunks", "layout_from_metadata"]
@@ -71,8 +71,8 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
     one-chunk object.
 
     Raises:
-        IntegrityError: indices are missing, duplicated with different content or out of range,
-            or chunk-0 tags disagree with the listing.
+        NotFoundError: chunk 0 is missing (an object being written, or a failed put).
+        IntegrityError: other indices are missing or out of range, or chunk-0 tags are invalid.
     """
     if len(chunks) >= 1 and all(P.TAG_NUM_CHUNKS not in c.tags for c in chunks):
         only = max(chunks, key=lambda c: int(c.tags.get(P.TAG_UPDATED_AT, "-1") or -1))
@@ -86,7 +86,9 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
         if seen is None or _newer(meta, seen):
             by_index[index] = meta
     if 0 not in by_index:
-        raise IntegrityError("chunk 0 is missing", bucket_id=bucket_id, key=key)
+        # Chunk 0 is written last: without it the object is incomplete, hence not (yet) there.
+        raise NotFoundError(f"object {bucket_id}@{key} not found (incomplete: no chunk 0)",
+                            bucket_id=bucket_id, key=key)
     first = by_index[0]
     num_chunks = _int_tag(first, P.TAG_NUM_CHUNKS)
     full_checksum = first.tags.get(P.TAG_FULL_CHECKSUM, "")

@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 import attrs
 
@@ -260,7 +260,7 @@ class RouterApp(App):
         candidates = self.registry.candidates(bucket_id, dto.key, dto.size)
         holders = self.registry.holders(bucket_id, dto.key)
         if holders:
-            self._check_same_content(bucket_id, dto.key, dto.checksum, update)
+            self._check_same_content(bucket_id, dto.key, dto.checksum, dto.tags, update)
         if not candidates or len(holders) >= rf:
             raise self._no_capacity(bucket_id, dto.key)
         if dto.bucket_id != bucket_id:
@@ -293,7 +293,7 @@ class RouterApp(App):
                     self._failed(peer, error)
                     errors.append(f"{peer.peer_id}: {error}")
         if found_holder and not holders:
-            self._check_same_content(bucket_id, dto.key, dto.checksum, update)
+            self._check_same_content(bucket_id, dto.key, dto.checksum, dto.tags, update)
         if not chosen:
             if errors:
                 raise HTTPError(502, {"msg": f"Put remote metadata failed: {'; '.join(errors)}",
@@ -308,16 +308,21 @@ class RouterApp(App):
                                     extra={})
         return json_response(reply.to_json())
 
-    def _check_same_content(self, bucket_id: str, key: str, checksum: str, update: bool) -> None:
+    def _check_same_content(self, bucket_id: str, key: str, checksum: str, tags: Mapping[str, str],
+                            update: bool) -> None:
         """Refuse (409) a new replica whose content differs from the committed one, so replicas of
-        a key never diverge (PROTOCOL §6.3 [REC], strict mode). ``Update: 1`` is exempt."""
+        a key never diverge (PROTOCOL §6.3 [REC], strict mode). A chunk of another object with the
+        same bytes differs too (its ``full_checksum``/``num_chunks``/``index`` tags differ).
+        ``Update: 1`` is exempt."""
         if update:
             return
         try:
             _, stored = self._find_metadata(bucket_id, key)
         except HTTPError:
             return
-        if stored.metadata.checksum != checksum:
+        same_object = all(stored.metadata.tags.get(name) == tags.get(name)
+                          for name in (P.TAG_FULL_CHECKSUM, P.TAG_NUM_CHUNKS, P.TAG_INDEX))
+        if stored.metadata.checksum != checksum or not same_object:
             raise HTTPError(409, {"msg": f"{P.combined_key(bucket_id, key)} already exists with different "
                                          f"content; delete it first", "code": 409,
                                   "bucket_id": bucket_id, "key": key})

@@ -27,14 +27,6 @@ def cvss() -> Iterator[LocalVSS]:
         yield vss
 
 
-LOST_UPDATE = ("BUG: a put whose leading chunks equal the stored object's chunks is taken as 'already "
-               "stored' chunk by chunk (client.py Client._already_stored and router _check_same_content "
-               "compare only the chunk SHA-256, never the object's full_checksum/num_chunks tags): a longer "
-               "new version 'succeeds' but leaves the key unreadable (IntegrityError); a shorter one "
-               "'succeeds' while the key keeps the old bytes (silent lost update)")
-
-
-@pytest.mark.xfail(strict=True, reason=LOST_UPDATE)
 @pytest.mark.parametrize("change", ["extend", "truncate"])
 def test_put_of_a_different_version_sharing_leading_chunks(cvss: LocalVSS, h: Any, change: str) -> None:
     old = os.urandom(3 * CHUNK)
@@ -50,13 +42,6 @@ def test_put_of_a_different_version_sharing_leading_chunks(cvss: LocalVSS, h: An
             assert client.get(bucket, "obj").content == new  # accepted: the new version is stored
 
 
-REFUSED_PUT = ("BUG: a put refused with AlreadyExistsError (its chunk 0 conflicts) does not undo the other "
-               "chunks it already stored (client.py Client._put_source: the TransferManager cancels pending "
-               "chunks but nothing deletes the committed ones), so the existing object now lists chunk "
-               "indices beyond its num_chunks and every read of it raises IntegrityError")
-
-
-@pytest.mark.xfail(strict=True, reason=REFUSED_PUT)
 def test_refused_put_leaves_the_existing_object_intact(cvss: LocalVSS, h: Any) -> None:
     # racy by nature (which chunks commit before chunk 0's refusal cancels the rest), so try a few
     # times; in practice it shows within the first three tries
@@ -71,13 +56,6 @@ def test_refused_put_leaves_the_existing_object_intact(cvss: LocalVSS, h: Any) -
             assert client.get(bucket, key).content == old, f"attempt {attempt}"
 
 
-VANISHING_DELETE = ("BUG: Client.delete raises NotFoundError when the object is incomplete and its remaining "
-                    "chunks are deleted (by a concurrent delete) before its fallback listing: client.py "
-                    "Client.delete catches IntegrityError from _layout, then calls get_by_ball_id without "
-                    "handling the NotFoundError it raises once nothing is left; it should return 0")
-
-
-@pytest.mark.xfail(strict=True, raises=NotFoundError, reason=VANISHING_DELETE)
 def test_delete_when_the_chunks_vanish_meanwhile(cvss: LocalVSS, h: Any) -> None:
     bucket = h.unique("cs")
     with Client(cvss.uri, chunk_size=CHUNK, capacity_storage="0") as client:

@@ -49,16 +49,7 @@ def _holders(vss: LocalVSS, h: Any, bucket: str, key: str) -> list:
     return [i for i, d in enumerate(vss.data_dirs) if os.path.isfile(h.object_file(d, bucket, key))]
 
 
-RF2_XFAIL = ("BUG: with rf=2 a corrupt replica on the router's first-choice peer makes every read fail: "
-             "the router always streams from the first known holder (registry.read_order), the peer "
-             "serves the file without checking its SHA-256, and the client's integrity retries go back "
-             "to the same router, which picks the same replica again")
-
-
-@pytest.mark.parametrize("corrupt_peer", [
-    pytest.param(0, marks=pytest.mark.xfail(strict=True, raises=IntegrityError, reason=RF2_XFAIL)),
-    1,
-])
+@pytest.mark.parametrize("corrupt_peer", [0, 1])
 def test_corrupt_replica_rf2_reads_from_the_other(corrupt_vss: LocalVSS, workdir: str, h: Any,
                                                   corrupt_peer: int) -> None:
     bucket, payload = _write(corrupt_vss, h, rf=2)

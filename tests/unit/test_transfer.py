@@ -54,7 +54,7 @@ def test_layout_refuses_missing_or_extra_chunks():
         layout_from_metadata("b", "k", [_meta("k", 0, 3, 1), _meta("k", 2, 3, 1)])
     with pytest.raises(IntegrityError, match="unexpected"):
         layout_from_metadata("b", "k", [_meta("k", 0, 1, 1), _meta("k", 1, 1, 1)])
-    with pytest.raises(IntegrityError, match="chunk 0"):
+    with pytest.raises(NotFoundError, match="chunk 0"):
         layout_from_metadata("b", "k", [_meta("k", 1, 2, 1)])
 
 
