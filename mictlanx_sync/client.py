@@ -664,8 +664,8 @@ class Client:
         for ball_id, balls in sorted(groups.items()):
             try:
                 layout = layout_from_metadata(bucket_id, ball_id, balls)
-            except IntegrityError:
-                continue  # an object still being written or partly deleted
+            except (IntegrityError, NotFoundError):
+                continue  # an object still being written, or partly written or deleted
             objects.append(ObjectInfo.from_chunks(bucket_id, ball_id, layout.chunks, layout.full_checksum))
         return objects
 

@@ -75,31 +75,33 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
         IntegrityError: other indices are missing or out of range, or chunk-0 tags are invalid.
     """
     if len(chunks) >= 1 and all(P.TAG_NUM_CHUNKS not in c.tags for c in chunks):
-        only = max(chunks, key=lambda c: int(c.tags.get(P.TAG_UPDATED_AT, "-1") or -1))
+        only = max(chunks, key=_stamp)
         return ObjectLayout(bucket_id=bucket_id, key=key, chunks=(only,),
                             spans=(ChunkSpan(index=0, offset=0, size=only.size),),
                             full_checksum=only.tags.get(P.TAG_FULL_CHECKSUM, only.checksum))
-    by_index: Dict[int, Metadata] = {}
+    by_index: Dict[int, List[Metadata]] = {}
     for meta in chunks:
-        index = _int_tag(meta, P.TAG_INDEX)
-        seen = by_index.get(index)
-        if seen is None or _newer(meta, seen):
-            by_index[index] = meta
+        by_index.setdefault(_int_tag(meta, P.TAG_INDEX), []).append(meta)
     if 0 not in by_index:
         # Chunk 0 is written last: without it the object is incomplete, hence not (yet) there.
         raise NotFoundError(f"object {bucket_id}@{key} not found (incomplete: no chunk 0)",
                             bucket_id=bucket_id, key=key)
-    first = by_index[0]
+    first = max(by_index[0], key=_stamp)
     num_chunks = _int_tag(first, P.TAG_NUM_CHUNKS)
     full_checksum = first.tags.get(P.TAG_FULL_CHECKSUM, "")
     if num_chunks <= 0:
         raise IntegrityError(f"invalid num_chunks {num_chunks}", bucket_id=bucket_id, key=key)
-    missing = [i for i in range(num_chunks) if i not in by_index]
-    extra = [i for i in by_index if i >= num_chunks]
-    if missing or extra:
-        raise IntegrityError(f"chunk listing does not match num_chunks={num_chunks}: "
-                             f"missing {missing[:10]}, unexpected {extra[:10]}", bucket_id=bucket_id, key=key)
-    ordered = tuple(by_index[i] for i in range(num_chunks))
+    # Chunk 0 names the version; chunks left by another version of the key (a failed or racing
+    # put) carry another full_checksum and are ignored.
+    chosen: Dict[int, Metadata] = {0: first}
+    for index, metas in by_index.items():
+        same = [m for m in metas if m.tags.get(P.TAG_FULL_CHECKSUM, "") == full_checksum]
+        if index and index < num_chunks and same:
+            chosen[index] = max(same, key=_stamp)
+    missing = [i for i in range(num_chunks) if i not in chosen]
+    if missing:
+        raise IntegrityError(f"chunks {missing[:10]} of {num_chunks} are missing", bucket_id=bucket_id, key=key)
+    ordered = tuple(chosen[i] for i in range(num_chunks))
     spans = []
     offset = 0
     for index, meta in enumerate(ordered):
@@ -109,10 +111,8 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
                         full_checksum=full_checksum)
 
 
-def _newer(a: Metadata, b: Metadata) -> bool:
-    def stamp(m: Metadata) -> int:
-        try:
-            return int(m.tags.get(P.TAG_UPDATED_AT, "-1") or -1)
-        except ValueError:
-            return -1
-    return stamp(a) > stamp(b)
+def _stamp(meta: Metadata) -> int:
+    try:
+        return int(meta.tags.get(P.TAG_UPDATED_AT, "-1") or -1)
+    except ValueError:
+        return -1

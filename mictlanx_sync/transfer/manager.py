@@ -79,10 +79,13 @@ class TransferManager(Generic[R]):
                         consume(next_consume, result)
                     next_consume += 1
         except BaseException:
-            self._abort(pending)
+            self._abort(pending)  # Ctrl-C: do not wait for running tasks
             raise
         if failures:
             self._abort(pending)
+            # Let running tasks finish (they see the cancel token between steps), so that what the
+            # caller cleans up next (stored chunks, temp files) is not written to afterwards.
+            wait(list(pending))
             self._raise(failures, what, bucket_id, key)
 
     def _run_inline(self, count: int, task: Callable[[int, CancelToken], R],

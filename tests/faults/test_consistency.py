@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 import requests
 
-from mictlanx_sync import AlreadyExistsError, MictlanXError, NotFoundError, Peer
+from mictlanx_sync import AlreadyExistsError, MictlanXError, Peer
 from mictlanx_sync.client import Client
 from mictlanx_sync.vss import LocalVSS, serve
 

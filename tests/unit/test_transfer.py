@@ -52,8 +52,16 @@ def test_layout_orders_by_index_dedupes_replicas_and_uses_real_sizes():
 def test_layout_refuses_missing_or_extra_chunks():
     with pytest.raises(IntegrityError, match="missing"):
         layout_from_metadata("b", "k", [_meta("k", 0, 3, 1), _meta("k", 2, 3, 1)])
-    with pytest.raises(IntegrityError, match="unexpected"):
-        layout_from_metadata("b", "k", [_meta("k", 0, 1, 1), _meta("k", 1, 1, 1)])
+    with pytest.raises(IntegrityError, match="missing"):
+        layout_from_metadata("b", "k", [_meta("k", 0, 2, 1), _meta("k", 1, 2, 1, full="other")])
+
+
+def test_layout_ignores_chunks_of_another_version():
+    """Chunk 0 (written last) names the version: leftovers of a failed or racing put are ignored."""
+    layout = layout_from_metadata("b", "k", [_meta("k", 0, 2, 5), _meta("k", 1, 2, 7),
+                                             _meta("k", 1, 3, 9, full="other", updated="9"),
+                                             _meta("k", 2, 3, 9, full="other")])
+    assert [c.size for c in layout.chunks] == [5, 7] and layout.size == 12
     with pytest.raises(NotFoundError, match="chunk 0"):
         layout_from_metadata("b", "k", [_meta("k", 1, 2, 1)])
 
