@@ -207,10 +207,25 @@ class _Service:
         return f"{type(self).__name__}({self.base_url!r})"
 
 
-def as_body(value: Body,
-            piece_size: int = DEFAULT_PIECE) -> Union[bytes, memoryview, BinaryIO, Iterator[bytes]]:
-    """Normalise an upload body for requests: buffers as is, files as is, other iterables as a
-    generator (sent with chunked transfer encoding)."""
+class SizedPieces:
+    """An iterator of byte pieces whose total size is known: requests sends it with a
+    Content-Length (no chunked framing), piece by piece, without joining the pieces."""
+
+    def __init__(self, pieces: Iterable[bytes], size: int) -> None:
+        self._pieces = pieces
+        self._size = size
+
+    def __len__(self) -> int:
+        return self._size
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._pieces)
+
+
+def as_body(value: Body, size: Optional[int] = None) -> Union[bytes, memoryview, BinaryIO, Iterable[bytes]]:
+    """Normalise an upload body for requests: buffers as is, files as is, other iterables of
+    bytes-like pieces as they are: with chunked transfer encoding, or with a Content-Length when
+    ``size`` (their total) is known."""
     if isinstance(value, bytes):
         return value
     if isinstance(value, (bytearray, memoryview)):
@@ -219,7 +234,8 @@ def as_body(value: Body,
         return view if view.format == "B" and view.ndim == 1 else view.cast("B")
     if hasattr(value, "read"):
         return cast(BinaryIO, value)
-    return (bytes(piece) for piece in value)
+    pieces = value
+    return SizedPieces(pieces, size) if size is not None else (piece for piece in pieces)
 
 
 def as_multipart_body(value: Body) -> Union[bytes, memoryview, BinaryIO]:

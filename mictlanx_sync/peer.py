@@ -99,9 +99,10 @@ class Peer(_Service):
             return PeerPutDataResponse()
 
     def put_chunked(self, task_id: str, value: Body, *, bucket_id: Optional[str] = None,
-                    key: Optional[str] = None) -> PeerPutChunkedResponse:
-        """PUT step 2 as a raw body: bytes, a file object or an iterator of bytes (streamed chunked)."""
-        with self._send("POST", P.PUT_CHUNKED, {"task_id": task_id}, data=as_body(value),
+                    key: Optional[str] = None, size: Optional[int] = None) -> PeerPutChunkedResponse:
+        """PUT step 2 as a raw body: bytes, a file object or an iterator of bytes (streamed with
+        chunked transfer encoding, or with a Content-Length when ``size`` gives their total)."""
+        with self._send("POST", P.PUT_CHUNKED, {"task_id": task_id}, data=as_body(value, size),
                         headers={"Content-Type": P.DEFAULT_CONTENT_TYPE}, bucket_id=bucket_id,
                         key=key) as reply:
             return _parse(PeerPutChunkedResponse, reply.json(), "put_chunked")

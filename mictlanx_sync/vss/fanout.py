@@ -100,9 +100,9 @@ def fan_out(pieces: Iterable[bytes], replicas: List[ReplicaStream[T]], *, expect
             timeout: Optional[float] = None) -> int:
     """Send ``pieces`` to every replica and wait for them.
 
-    The replicas' streams end normally when the input ends; when it holds more than ``expected``
-    bytes, or reading it fails, the replicas' streams are aborted (their uploads fail) and the
-    error is re-raised.
+    The replicas' streams end normally when the input ends with exactly ``expected`` bytes; when
+    it holds more or fewer, or reading it fails, the replicas' streams are aborted (their uploads
+    fail, so nothing is stored) and the error is re-raised (``Aborted`` for a size mismatch).
 
     Returns:
         The number of bytes read from ``pieces``.
@@ -110,13 +110,25 @@ def fan_out(pieces: Iterable[bytes], replicas: List[ReplicaStream[T]], *, expect
     for replica in replicas:
         replica.start()
     count = 0
+    held: Optional[bytes] = None  # the latest piece, forwarded only once the next one checks out
     try:
         for piece in pieces:
+            if not piece:
+                continue
             count += len(piece)
             if count > expected:
                 raise Aborted(f"the body holds more than the declared {expected} bytes")
+            if held is not None:
+                for replica in replicas:
+                    replica.put(held)
+            held = piece
+        if count < expected:
+            # Replicas were promised ``expected`` bytes (Content-Length): abort, never end short.
+            raise Aborted(f"the body holds {count} bytes, fewer than the declared {expected}")
+        # The input ended at exactly ``expected`` bytes: only now can a replica complete its body.
+        if held is not None:
             for replica in replicas:
-                replica.put(piece)
+                replica.put(held)
     except BaseException:
         for replica in replicas:
             replica.put(_ABORT)

@@ -359,7 +359,9 @@ class RouterApp(App):
             client = peer.client
 
             def upload(body: Iterator[bytes], client: Any = client) -> PeerPutChunkedResponse:
-                result: PeerPutChunkedResponse = client.put_chunked(task.group_id, body,
+                # The declared size goes as Content-Length: no chunk framing on this hop, and the
+                # peer sees a short body (and stores nothing) if the client's turns out short.
+                result: PeerPutChunkedResponse = client.put_chunked(task.group_id, body, size=meta.size,
                                                                     bucket_id=meta.bucket_id, key=meta.key)
                 return result
 
@@ -367,9 +369,9 @@ class RouterApp(App):
         try:
             count = fan_out(pieces, streams, expected=meta.size,
                             timeout=self.config.probe.read_timeout)
-        except Aborted:
-            raise HTTPError(400, {"msg": f"Data size mismatch: more than the declared {meta.size} bytes",
-                                  "code": 400, "bucket_id": meta.bucket_id, "key": meta.key}) from None
+        except Aborted as exc:
+            raise HTTPError(400, {"msg": f"Data size mismatch: {exc}", "code": 400,
+                                  "bucket_id": meta.bucket_id, "key": meta.key}) from None
         if count != meta.size:
             raise HTTPError(400, {"msg": f"Data size mismatch {count} != {meta.size}", "code": 400,
                                   "bucket_id": meta.bucket_id, "key": meta.key})
