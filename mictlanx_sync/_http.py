@@ -8,6 +8,7 @@ never see a ``requests.Response``.
 from __future__ import annotations
 
 import json as _json
+import os
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type, Union
 
 import requests
@@ -55,16 +56,28 @@ def make_retry(config: RetryConfig) -> Retry:
     )
 
 
-def make_session(*, retry: RetryConfig, pool_maxsize: int,
-                 verify: Union[bool, str] = True) -> requests.Session:
+def make_session(*, retry: RetryConfig, pool_maxsize: int, verify: Union[bool, str] = True,
+                 base_url: Optional[str] = None) -> requests.Session:
     """A ``requests.Session`` with a pooled, retrying adapter; treat it as read-only afterwards.
+
+    With ``base_url`` (one session per server), the environment is read once here rather than on
+    every request: proxies from ``*_PROXY``/``NO_PROXY`` for that URL and the CA bundle from
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``; ``.netrc`` is not consulted (MictlanX has no auth).
+    That saves requests' per-request environment lookups on the data path.
 
     Args:
         retry: the retry policy (applied by urllib3 to GET/HEAD/DELETE only).
         pool_maxsize: connections kept per host; at least the number of threads using the session.
         verify: TLS verification: a bool or the path of a CA bundle.
+        base_url: the one server this session talks to.
     """
     session = requests.Session()
+    if base_url is not None:
+        session.trust_env = False
+        session.proxies.update(requests.utils.get_environ_proxies(base_url))
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        if verify is True and bundle and base_url.startswith("https:"):
+            verify = bundle  # only https needs it; on http a path costs a stat() per request
     adapter = HTTPAdapter(pool_connections=4, pool_maxsize=max(1, pool_maxsize),
                           max_retries=make_retry(retry))
     session.mount("http://", adapter)
@@ -265,7 +278,8 @@ class HTTPClient:
         if session_factory is not None:
             self._session = session_factory()
         else:
-            self._session = make_session(retry=retry, pool_maxsize=pool_maxsize, verify=verify)
+            self._session = make_session(retry=retry, pool_maxsize=pool_maxsize, verify=verify,
+                                         base_url=self.base_url)
 
     def send(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
              json: Any = None, data: Any = None, files: Any = None,

@@ -161,29 +161,72 @@ def run_bench(uri: Optional[str], *, sizes: Sequence[int], workers: Sequence[int
                                 raise r.error if r.error else RuntimeError(r.key)
 
                     actions: List[Tuple[str, Callable[[], None]]] = [("put", put_mem), ("get", get_mem)]
-                    if size >= FILE_THRESHOLD:
-                        del data
-                        path = _make_file(tmp, size)
-                        file_keys = [k + "-f" for k in keys]
-
-                        def put_files(c: Any = client, ks: List[str] = file_keys, p: str = path) -> None:
-                            for k in ks:
-                                c.put_file(bucket, k, p)
-
-                        def get_files(c: Any = client, ks: List[str] = file_keys) -> None:
-                            for k in ks:
-                                os.unlink(c.get_to_file(bucket, k, os.path.join(tmp, "out.bin")))
-                        actions += [("put_file", put_files), ("get_to_file", get_files)]
-                        keys = keys + file_keys
                     for op, action in actions:
                         seconds, peak = _timed(action)
                         rows.append(BenchRow(impl="client", op=op, size=size, count=n, workers=w,
                                              seconds=seconds, peak_rss=peak))
                         if op == "get":
                             gc.collect()
+                    del data, put_mem, get_mem, actions
+                    gc.collect()
+                    if size >= FILE_THRESHOLD:
+                        # Files move in a fresh process each, so the peak RSS is the client's own
+                        # (the kernel's ru_maxrss), not this process's buffers.
+                        path = _make_file(tmp, size)
+                        file_keys = [k + "-f" for k in keys]
+                        for op in ("put_file", "get_to_file"):
+                            seconds, peak = _file_ops_in_subprocess(
+                                uri, op, bucket, file_keys, path, os.path.join(tmp, "out.bin"), w, chunk_size)
+                            rows.append(BenchRow(impl="client", op=op, size=size, count=n, workers=w,
+                                                 seconds=seconds, peak_rss=peak))
+                        os.unlink(path)
+                        keys = keys + file_keys
                     for k in keys:
                         client.delete(bucket, k)
     return rows
+
+
+def _file_ops_in_subprocess(uri: Optional[str], op: str, bucket: str, keys: Sequence[str], path: str,
+                            out: str, workers: int, chunk_size: Any) -> Tuple[float, int]:
+    """Run ``put_file``/``get_to_file`` of ``keys`` in a fresh Python process; return its seconds
+    and its peak RSS (bytes)."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "mictlanx_sync.bench", op, uri or "", bucket, path, out, str(workers),
+            str(chunk_size), *keys]
+    proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{op} benchmark process failed: {proc.stderr.strip()[-500:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    return float(result["seconds"]), int(result["peak_rss"])
+
+
+def _vm_hwm() -> int:
+    """This process's peak resident memory in bytes (``VmHWM``: unlike ``ru_maxrss``, not
+    inherited from the parent across fork and exec)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _file_ops_main(argv: Sequence[str]) -> int:
+    """Entry of the subprocess: ``op uri bucket path out workers chunk_size key...``; prints JSON."""
+    from .client import Client
+
+    op, uri, bucket, path, out, workers, chunk_size, *keys = argv
+    with Client(uri or None, max_workers=int(workers), chunk_size=chunk_size, capacity_storage=0) as client:
+        started = time.perf_counter()
+        for key in keys:
+            if op == "put_file":
+                client.put_file(bucket, key, path)
+            else:
+                os.unlink(client.get_to_file(bucket, key, out))
+        seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "peak_rss": _vm_hwm()}))
+    return 0
 
 
 # ------------------------------------------------------------------------------------ references
@@ -296,3 +339,9 @@ def format_table(rows: Sequence[BenchRow]) -> str:
                      f"{r.mb_per_s:>8.1f} {r.ops_per_s:>8.1f} {format_size(r.peak_rss, binary=True):>10} "
                      f"{c:>8} {f:>7}")
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_file_ops_main(sys.argv[1:]))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import mmap
 import threading
 from collections import OrderedDict
 from typing import Dict, Hashable, Optional, Tuple, Union
 
-Data = Union[bytes, bytearray]
+Data = Union[bytes, bytearray, mmap.mmap]
 
 __all__ = ["Cache"]
 

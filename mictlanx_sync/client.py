@@ -6,6 +6,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import mmap
 import os
 import random
 import time
@@ -66,6 +67,18 @@ _PASSTHROUGH = (IntegrityError, NotFoundError, ForbiddenError, AlreadyExistsErro
 
 def _sha256(data: Union[bytes, bytearray, memoryview]) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+Buffer = Union[bytearray, mmap.mmap]
+
+
+def _allocate(size: int) -> Buffer:
+    """A writable buffer for a whole object. Large ones are anonymous memory maps: the kernel
+    hands out zeroed pages as the workers first write them, instead of ``bytearray`` zeroing the
+    whole object on the caller's thread before any chunk can arrive."""
+    if size < (1 << 20):
+        return bytearray(size)
+    return mmap.mmap(-1, size)
 
 
 def _update_on(router: Router, *, bucket_id: str, metadata: Metadata) -> None:
@@ -502,8 +515,8 @@ class Client:
                 self._cache.put((bucket_id, key), data, layout.full_checksum)
             return GetResult(data=memoryview(data).toreadonly(), info=info)
 
-    def _read_layout(self, layout: ObjectLayout, progress: ProgressArg, parallel: bool) -> bytearray:
-        buffer = bytearray(layout.size)
+    def _read_layout(self, layout: ObjectLayout, progress: ProgressArg, parallel: bool) -> Buffer:
+        buffer = _allocate(layout.size)
         view = memoryview(buffer)
         digest = hashlib.sha256()
         meter = Progress(layout.size, progress, description=f"get {layout.key}")
