@@ -69,6 +69,10 @@ class FileSink:
                 self._writers -= 1
                 self._maybe_close()
 
+    def read(self, offset: int, size: int) -> bytes:
+        """Read back ``size`` bytes written at ``offset`` (before commit or abort)."""
+        return os.pread(self._fd, size, offset)
+
     def commit(self) -> str:
         """fsync, close and rename the temp file onto the target; returns the target path."""
         os.fsync(self._fd)

@@ -385,11 +385,11 @@ def _interrupt_after_first_chunk(monkeypatch: Any) -> List[int]:
     calls: List[int] = []
     original = Client._fetch_chunk
 
-    def fetch(self: Client, layout: Any, index: int, buffer: Any, cancel: Any) -> None:
+    def fetch(self: Client, layout: Any, index: int, buffer: Any, cancel: Any, **kwargs: Any) -> None:
         calls.append(index)
         if len(calls) > 1:
             raise KeyboardInterrupt
-        original(self, layout, index, buffer, cancel)
+        original(self, layout, index, buffer, cancel, **kwargs)
 
     monkeypatch.setattr(Client, "_fetch_chunk", fetch)
     return calls
