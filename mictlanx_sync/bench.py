@@ -115,7 +115,15 @@ def _make_file(directory: str, size: int) -> str:
     return path
 
 
+def _settle() -> None:
+    """Flush dirty pages left by earlier rows (the servers' writes, deleted files) before timing
+    the next one, so a row does not pay for its predecessors' disk writeback."""
+    gc.collect()
+    os.sync()
+
+
 def _timed(action: Callable[[], None]) -> Tuple[float, int]:
+    _settle()
     with PeakRSS() as rss:
         started = time.perf_counter()
         action()
@@ -195,6 +203,7 @@ def _file_ops_in_subprocess(uri: Optional[str], op: str, bucket: str, keys: Sequ
 
     args = [sys.executable, "-m", "mictlanx_sync.bench", op, uri or "", bucket, path, out, str(workers),
             str(chunk_size), *keys]
+    _settle()
     proc = subprocess.run(args, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{op} benchmark process failed: {proc.stderr.strip()[-500:]}")
