@@ -12,6 +12,7 @@ import logging
 
 from . import errors, models
 from .__version__ import __version__
+from .client import Client
 from .errors import (
     AlreadyExistsError,
     BadRequestError,
@@ -36,7 +37,7 @@ from .uri import MictlanXURI
 logging.getLogger("mictlanx_sync").addHandler(logging.NullHandler())
 
 __all__ = [
-    "__version__", "errors", "models", "Peer", "Router", "MictlanXURI",
+    "__version__", "errors", "models", "Client", "Peer", "Router", "MictlanXURI",
     "MictlanXError", "InvalidArgumentError", "InvalidURIError", "NotFoundError", "AlreadyExistsError",
     "MaxAvailabilityReachedError", "NetworkError", "ConnectFailedError", "RequestTimeoutError",
     "ServerError", "BadRequestError", "ForbiddenError", "IntegrityError", "TransferError",

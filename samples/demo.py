@@ -11,7 +11,7 @@ import sys
 import tempfile
 import time
 
-from mictlanx_sync.client import Client
+from mictlanx_sync import Client
 from mictlanx_sync.units import format_size, parse_size
 from mictlanx_sync.vss import serve
 

@@ -8,7 +8,7 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from _common import parser  # noqa: E402
 
-from mictlanx_sync.client import Client  # noqa: E402
+from mictlanx_sync import Client  # noqa: E402
 
 args = parser(__doc__)
 args.add_argument("--bucket_id", default="b1")
