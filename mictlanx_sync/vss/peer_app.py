@@ -34,7 +34,7 @@ from ..models import (
 from . import _wsgi
 from ._wsgi import App, HTTPError, Request, Response, json_response, route
 from .multipart import MultipartError, boundary_from_content_type, iter_field
-from .storage import GIB, Storage, StorageConfig, StorageError
+from .storage import Storage, StorageConfig, StorageError
 
 __all__ = ["PeerConfig", "PeerApp", "create_peer_app"]
 
@@ -42,25 +42,14 @@ READ_PIECE = 1 << 20
 
 
 @attrs.frozen(kw_only=True)
-class PeerConfig:
-    """Configuration of one storage peer.
+class PeerConfig(StorageConfig):
+    """Configuration of one storage peer: its storage (see :class:`StorageConfig`: ``data_dir``,
+    ``peer_id``, ``max_body_size``, ``task_ttl``, ``capacity``, ``fsync``) plus what it reports.
 
     Attributes:
-        data_dir: where balls are stored.
-        peer_id: the peer's id.
-        max_body_size: the largest ball (and request body) accepted, in bytes.
-        task_ttl: seconds a pending task stays valid.
-        capacity: the disk size to report, in bytes (None: the file system's size).
-        fsync: fsync data before it becomes visible.
         known_peers: peer ids reported in stats ``peers``.
     """
 
-    data_dir: str
-    peer_id: str = "mictlanx-peer-0"
-    max_body_size: int = GIB
-    task_ttl: float = 600.0
-    capacity: Optional[int] = None
-    fsync: bool = True
     known_peers: Tuple[str, ...] = ()
 
 
@@ -111,10 +100,7 @@ class PeerApp(App):
 
     def __init__(self, config: PeerConfig) -> None:
         self.config = config
-        self.storage = Storage(StorageConfig(data_dir=config.data_dir, peer_id=config.peer_id,
-                                             max_body_size=config.max_body_size,
-                                             task_ttl=config.task_ttl, capacity=config.capacity,
-                                             fsync=config.fsync))
+        self.storage = Storage(config)
         # Reference route order (PROTOCOL §5.0): size before metadata-of-key, listing before data.
         routes = [
             route("GET", P.HEALTH, self.health),
