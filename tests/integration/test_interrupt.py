@@ -16,10 +16,12 @@ from mictlanx_sync import Client
 
 CHILD = textwrap.dedent("""
     import sys
+    import time
     from mictlanx_sync import Client
     uri, bucket, out = sys.argv[1:4]
     started = []
     def progress(done, total):
+        time.sleep(0.01)  # on worker threads: keeps the transfer running for seconds
         if not started:
             started.append(1)
             print("started", flush=True)
