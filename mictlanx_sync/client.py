@@ -281,11 +281,17 @@ class Client:
             AlreadyExistsError: the key exists with different content (delete it first).
             TransferError: a chunk could not be stored after retries (names the chunks).
         """
+        return self._put(bucket_id, key, value, tags, chunk_size, rf, content_type, progress, parallel=True)
+
+    def _put(self, bucket_id: str, key: str, value: Any, tags: Optional[Mapping[str, str]],
+             chunk_size: Optional[SizeLike], rf: int, content_type: str, progress: ProgressArg,
+             parallel: bool) -> PutResult:
+        """``put`` with its chunks sent on the pool (``parallel``) or on this thread."""
         bucket_id, key, user_tags = self._check_put(bucket_id, key, tags, rf)
         source = open_source(value)
         try:
             return self._put_source("put", bucket_id, key, source, user_tags, chunk_size, rf,
-                                    content_type, progress, parallel=True)
+                                    content_type, progress, parallel=parallel)
         finally:
             source.close()
 
@@ -503,18 +509,19 @@ class Client:
             IntegrityError: the bytes do not match their SHA-256 (never returned as data).
             TransferError: a chunk could not be fetched after retries.
         """
+        return self._get(bucket_id, key, progress, use_cache, parallel=True)
+
+    def _get(self, bucket_id: str, key: str, progress: ProgressArg, use_cache: bool,
+             parallel: bool) -> GetResult:
+        """``get`` with its chunks fetched on the pool (``parallel``) or on this thread."""
         with self._operation("get", bucket_id, key) as record:
             layout = self._layout(bucket_id, key)
             info = ObjectInfo.from_chunks(bucket_id, key, layout.chunks, layout.full_checksum)
-            if use_cache:
-                cached = self._cache.get((bucket_id, key), layout.full_checksum)
-                if cached is not None:
-                    record["bytes"] = len(cached)
-                    return GetResult(data=memoryview(cached).toreadonly(), info=info)
-            data = self._read_layout(layout, progress, parallel=True)
-            record["bytes"] = len(data)
-            if use_cache:
+            cached = self._cache.get((bucket_id, key), layout.full_checksum) if use_cache else None
+            data = cached if cached is not None else self._read_layout(layout, progress, parallel)
+            if use_cache and cached is None:
                 self._cache.put((bucket_id, key), data, layout.full_checksum)
+            record["bytes"] = len(data)
             return GetResult(data=memoryview(data).toreadonly(), info=info)
 
     def _read_layout(self, layout: ObjectLayout, progress: ProgressArg, parallel: bool) -> Buffer:
@@ -784,7 +791,7 @@ class Client:
     def delete_bucket(self, bucket_id: str) -> int:
         """Delete every object of a bucket; returns the number of objects deleted."""
         objects = self.get_bucket_metadata(bucket_id)
-        results = self._run_many([o.key for o in objects], lambda k: self.delete(bucket_id, k))
+        results = self._run_many([(o.key, functools.partial(self.delete, bucket_id, o.key)) for o in objects])
         return sum(1 for r in results if r.ok)
 
     # -------------------------------------------------------------------------------------- many
@@ -794,40 +801,23 @@ class Client:
         """Store many objects over the shared pool, one object per worker; one result or error
         per item, never all-or-nothing."""
         pairs = list(items.items() if isinstance(items, Mapping) else items)
-
-        def put_one(key: str, value: Any) -> PutResult:
-            bucket, checked_key, user_tags = self._check_put(bucket_id, key, tags, rf)
-            source = open_source(value)
-            try:
-                return self._put_source("put", bucket, checked_key, source, user_tags, chunk_size, rf,
-                                        P.DEFAULT_CONTENT_TYPE, None, parallel=False)
-            finally:
-                source.close()
-
-        values = dict(pairs)
-        return self._run_many([k for k, _ in pairs], lambda k: put_one(k, values[k]))
+        return self._run_many([
+            (key, functools.partial(self._put, bucket_id, key, value, tags, chunk_size, rf,
+                                    P.DEFAULT_CONTENT_TYPE, None, parallel=False))
+            for key, value in pairs])
 
     def get_many(self, bucket_id: str, keys: Iterable[str]) -> List[ItemResult[GetResult]]:
         """Fetch many objects over the shared pool, one object per worker; one result or error
         per item."""
-        def get_one(key: str) -> GetResult:
-            with self._operation("get", bucket_id, key) as record:
-                layout = self._layout(bucket_id, key)
-                info = ObjectInfo.from_chunks(bucket_id, key, layout.chunks, layout.full_checksum)
-                cached = self._cache.get((bucket_id, key), layout.full_checksum)
-                data = cached if cached is not None else self._read_layout(layout, None, parallel=False)
-                if cached is None:
-                    self._cache.put((bucket_id, key), data, layout.full_checksum)
-                record["bytes"] = len(data)
-                return GetResult(data=memoryview(data).toreadonly(), info=info)
+        return self._run_many([(key, functools.partial(self._get, bucket_id, key, None, True, parallel=False))
+                               for key in keys])
 
-        return self._run_many(list(keys), get_one)
-
-    def _run_many(self, keys: List[str], action: Callable[[str], R]) -> List[ItemResult[R]]:
-        futures = [self._executor.submit(action, key) for key in keys]
+    def _run_many(self, calls: List[Tuple[str, Callable[[], R]]]) -> List[ItemResult[R]]:
+        """Run one leaf task per item on the pool; one result or error per item, in order."""
+        futures = [self._executor.submit(call) for _, call in calls]
         results: List[ItemResult[R]] = []
         try:
-            for key, future in zip(keys, futures):
+            for (key, _), future in zip(calls, futures):
                 try:
                     results.append(ItemResult(key=key, value=future.result()))
                 except MictlanXError as exc:
