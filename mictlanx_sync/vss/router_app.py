@@ -23,6 +23,7 @@ import attrs
 from .. import _protocol as P
 from ..errors import (
     AlreadyExistsError,
+    BadRequestError,
     ForbiddenError,
     IntegrityError,
     MictlanXError,
@@ -289,6 +290,9 @@ class RouterApp(App):
                 elif isinstance(error, AlreadyExistsError):
                     self.registry.add_holder(bucket_id, dto.key, peer.peer_id)
                     found_holder = True
+                elif isinstance(error, BadRequestError):
+                    # The peer refused the metadata itself: the client's request is at fault.
+                    raise HTTPError(400, error.detail if error.detail is not None else error.message)
                 else:
                     self._failed(peer, error)
                     errors.append(f"{peer.peer_id}: {error}")

@@ -338,3 +338,12 @@ def test_a_second_router_sees_the_same_data(vss, bucket):
         assert second.get(bucket, "shared") == b"bytes"
         with pytest.raises(MaxAvailabilityReachedError):
             second.put_metadata(bucket, "shared", 5, _sha(b"bytes"), "c", replication_factor=1)
+
+
+@pytest.mark.parametrize("checksum", ["", "not-hex", "0" * 63])
+def test_metadata_a_peer_refuses_is_a_400_not_a_502(vss, checksum):
+    """Found by the fault suite: the peer's 400 for a bad checksum came back from the router as 502."""
+    raw = requests.post(vss.router_url + P.path(P.BUCKET_METADATA, bucket_id="b"),
+                        json=_dto(key="badsum", checksum=checksum))
+    assert raw.status_code == 400, raw.text
+    assert "detail" in raw.json()
