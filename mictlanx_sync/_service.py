@@ -7,7 +7,6 @@ import os
 from typing import (
     Any,
     BinaryIO,
-    Callable,
     Iterable,
     Iterator,
     Mapping,
@@ -257,5 +256,3 @@ def n_deletes_header(reply: Reply) -> Optional[int]:
     except ValueError:
         return None
 
-
-Callback = Callable[[int], None]

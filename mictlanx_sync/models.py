@@ -7,7 +7,7 @@ JSON types the reference clients validate against).
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Mapping, Tuple, Type, TypeVar, cast
+from typing import Any, Dict, Mapping, Tuple, Type, TypeVar, cast
 
 import attrs
 
@@ -473,8 +473,3 @@ class HealthResponse(_Model):
     status: str = attrs.field(default="ok", converter=to_str)
     peer_id: str = attrs.field(default="", converter=to_str)
     available_peers: int = attrs.field(default=0, converter=to_int)
-
-
-def metadata_list_json(balls: Tuple[Metadata, ...]) -> List[Dict[str, Any]]:
-    """JSON for a list of Metadata."""
-    return [ball.to_json() for ball in balls]

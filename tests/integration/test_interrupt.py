@@ -15,9 +15,12 @@ import pytest
 from mictlanx_sync import Client
 
 CHILD = textwrap.dedent("""
+    import signal
     import sys
     import time
     from mictlanx_sync import Client
+    # A child of a background job inherits SIGINT ignored; Ctrl-C must raise KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     uri, bucket, out = sys.argv[1:4]
     started = []
     def progress(done, total):

@@ -372,8 +372,3 @@ def test_peer_payload_base_url_and_peers_response_defaults() -> None:
 
 def test_health_response_defaults() -> None:
     assert M.HealthResponse.from_json({}) == M.HealthResponse(status="ok", peer_id="", available_peers=0)
-
-
-def test_metadata_list_json() -> None:
-    meta = M.Metadata.from_json(METADATA)
-    assert M.metadata_list_json((meta, meta)) == [METADATA, METADATA]
