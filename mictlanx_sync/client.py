@@ -442,10 +442,7 @@ class Client:
             raise MaxAvailabilityReachedError(
                 f"no peer can take {bucket_id}@{chunk_key} (all full or unavailable)",
                 bucket_id=bucket_id, key=chunk_key) from exc
-        stored = existing.metadata
-        same_object = all(stored.tags.get(name) == tags.get(name)
-                          for name in (P.TAG_FULL_CHECKSUM, P.TAG_NUM_CHUNKS, P.TAG_INDEX))
-        if stored.checksum != checksum or not same_object:
+        if not existing.metadata.holds_chunk(checksum, tags):
             raise AlreadyExistsError(
                 f"{bucket_id}@{chunk_key} already exists with different content; delete it first",
                 bucket_id=bucket_id, key=chunk_key)
@@ -575,9 +572,8 @@ class Client:
             data = bytearray(layout.spans[index].size)
             self._fetch_chunk(layout, index, memoryview(data), None, verify=True)
             store(index, data)
-        if bad and layout.full_checksum and rehash() != layout.full_checksum:
-            raise IntegrityError(f"object does not match its full_checksum {layout.full_checksum}",
-                                 bucket_id=layout.bucket_id, key=layout.key)
+        if bad and layout.full_checksum:
+            self._check_full(layout, rehash())
 
     @staticmethod
     def _check_full(layout: ObjectLayout, digest: str) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Dict, Mapping, Tuple, Type, TypeVar, cast
 
 import attrs
 
+from . import _protocol
 from .errors import InvalidArgumentError
 
 __all__ = [
@@ -191,6 +192,14 @@ class Metadata(_Model):
         if data.get("tags", {}) is None:
             data = {**data, "tags": {}}
         return data
+
+    def holds_chunk(self, checksum: str, tags: Mapping[str, str]) -> bool:
+        """Whether this stored ball is the chunk described by ``checksum`` and ``tags``: the same
+        bytes *and* the same place in the same object (``full_checksum``, ``num_chunks``, ``index``
+        tags), so a chunk of another version with equal bytes does not count."""
+        return self.checksum == checksum and all(
+            self.tags.get(name) == tags.get(name)
+            for name in (_protocol.TAG_FULL_CHECKSUM, _protocol.TAG_NUM_CHUNKS, _protocol.TAG_INDEX))
 
     def to_peer_json(self) -> Dict[str, Any]:
         """The body of a peer's step 1 (PROTOCOL §3.2): ``is_disable``, no replication factor."""

@@ -324,9 +324,7 @@ class RouterApp(App):
             _, stored = self._find_metadata(bucket_id, key)
         except HTTPError:
             return
-        same_object = all(stored.metadata.tags.get(name) == tags.get(name)
-                          for name in (P.TAG_FULL_CHECKSUM, P.TAG_NUM_CHUNKS, P.TAG_INDEX))
-        if stored.metadata.checksum != checksum or not same_object:
+        if not stored.metadata.holds_chunk(checksum, tags):
             raise HTTPError(409, {"msg": f"{P.combined_key(bucket_id, key)} already exists with different "
                                          f"content; delete it first", "code": 409,
                                   "bucket_id": bucket_id, "key": key})
@@ -370,15 +368,11 @@ class RouterApp(App):
                 return result
 
             streams.append(ReplicaStream(peer_id, upload, self.config.queue_depth))
-        try:
-            count = fan_out(pieces, streams, expected=meta.size,
-                            timeout=self.config.probe.read_timeout)
+        try:  # fan_out raises Aborted unless exactly meta.size bytes arrived
+            fan_out(pieces, streams, expected=meta.size, timeout=self.config.probe.read_timeout)
         except Aborted as exc:
             raise HTTPError(400, {"msg": f"Data size mismatch: {exc}", "code": 400,
                                   "bucket_id": meta.bucket_id, "key": meta.key}) from None
-        if count != meta.size:
-            raise HTTPError(400, {"msg": f"Data size mismatch {count} != {meta.size}", "code": 400,
-                                  "bucket_id": meta.bucket_id, "key": meta.key})
         stored: List[str] = []
         failures: List[str] = []
         for stream in streams:
