@@ -62,6 +62,7 @@ class _Server(ThreadingHTTPServer):
         self.actions: List[Action] = []
         self.seen: List[Tuple[str, str]] = []
         self.times: List[float] = []
+        self.client_ports: List[int] = []
 
     def handle_error(self, request: Any, client_address: Any) -> None:  # quiet on broken pipes
         pass
@@ -77,6 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.rfile.read(length)
         self.server.seen.append((self.command, self.path))
         self.server.times.append(time.monotonic())
+        self.server.client_ports.append(self.client_address[1])
         actions = self.server.actions
         action = actions.pop(0) if len(actions) > 1 else actions[0]
         action(self)
@@ -107,6 +109,18 @@ def reset_after(good: bytes, declared: int) -> Action:
         h.wfile.flush()
         h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         h.connection.close()
+        h.close_connection = True
+    return act
+
+
+def close_after(good: bytes, declared: int) -> Action:
+    """Declare ``declared`` bytes, send ``good`` and close cleanly (FIN)."""
+    def act(h: BaseHTTPRequestHandler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(declared))
+        h.end_headers()
+        h.wfile.write(good)
+        h.wfile.flush()
         h.close_connection = True
     return act
 
@@ -558,6 +572,28 @@ def test_readinto_exact_casts_non_byte_views(mock: responses.RequestsMock, clien
     target = array.array("i", [0, 0])
     assert client.send("GET", "/x", stream=True).readinto_exact(memoryview(target)) == 8
     assert target == expected
+
+
+def test_readinto_exact_on_a_real_connection_reuses_it(server: _Server) -> None:
+    body = bytes(range(256)) * 400
+    server.actions = [reply(200, body)]
+    c = HTTPClient(url_of(server), retry=NO_RETRY)
+    for _ in range(3):
+        buffer = bytearray(len(body))
+        assert c.send("GET", "/x", stream=True).readinto_exact(memoryview(buffer)) == len(body)
+        assert buffer == body
+    assert len(set(server.client_ports)) == 1  # read to the end: the connection went back to the pool
+    c.close()
+
+
+def test_readinto_exact_on_a_real_connection_short_and_long(server: _Server) -> None:
+    server.actions = [close_after(b"s" * 50, declared=100), reply(200, b"L" * 100)]
+    c = HTTPClient(url_of(server), retry=NO_RETRY)
+    with pytest.raises(E.IntegrityError, match="ended after 50 of 100"):
+        c.send("GET", "/short", stream=True).readinto_exact(memoryview(bytearray(100)))
+    with pytest.raises(E.IntegrityError, match="longer than 10"):
+        c.send("GET", "/long", stream=True).readinto_exact(memoryview(bytearray(10)))
+    c.close()
 
 
 def test_close_releases_session(client: HTTPClient) -> None:
