@@ -24,6 +24,21 @@ def _umask() -> int:
     return 0o022
 
 
+def _start_writeback(fd: int, offset: int, size: int) -> None:
+    """Start writing a just-written range to disk without waiting for it.
+
+    On Linux, ``POSIX_FADV_DONTNEED`` on dirty pages starts their writeback (and, being dirty,
+    they stay cached), so by the time :meth:`FileSink.commit` calls ``fsync`` most of the file is
+    already on disk: the disk works while the network does, instead of after it (``get_to_file``
+    of 1 GiB on the benchmark VM: fsync 0.8-1.0 s -> ~0 s, about 16% faster end to end).
+    """
+    if size and hasattr(os, "posix_fadvise"):
+        try:
+            os.posix_fadvise(fd, offset, size, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass  # advice only: commit's fsync still makes the file durable
+
+
 class FileSink:
     """A temp file in the target's directory that workers ``pwrite`` into.
 
@@ -59,10 +74,12 @@ class FileSink:
             self._writers += 1
         try:
             view = memoryview(data)
+            start = offset
             while view:
                 written = os.pwrite(self._fd, view, offset)
                 view = view[written:]
                 offset += written
+            _start_writeback(self._fd, start, offset - start)
             return True
         finally:
             with self._lock:
