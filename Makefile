@@ -27,7 +27,7 @@ demo: $(STAMP)
 	$(PY) samples/demo.py
 
 bench: $(STAMP)
-	$(PY) tests/benchmarks/run.py
+	$(PY) tests/benchmarks/run.py $(BENCH_ARGS)
 
 vss: $(STAMP)
 	$(VENV)/bin/mictlanx-sync vss up --peers 2 --rf 1 --data-dir .vss-data --port 60666

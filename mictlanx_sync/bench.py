@@ -9,6 +9,7 @@ import gc
 import hashlib
 import json
 import os
+import statistics
 import tempfile
 import threading
 import time
@@ -22,7 +23,8 @@ from . import _protocol as P
 from .units import format_size, parse_size
 from .uri import MictlanXURI
 
-__all__ = ["BenchRow", "run_bench", "run_reference", "format_table", "parse_list", "PeakRSS"]
+__all__ = ["BenchRow", "run_bench", "run_reference", "run_matrix", "median_rows", "format_table", "parse_list",
+           "PeakRSS"]
 
 FILE_THRESHOLD = 64 * 1024 * 1024
 TOTAL_PER_ROW = 64 * 1024 * 1024
@@ -331,9 +333,49 @@ def run_reference(uri: str, impl: str, *, size: int, count: int, chunk_size: int
     return rows
 
 
+def run_matrix(uri: str, *, sizes: Sequence[int], workers: Sequence[int], count: int = 0,
+               chunk_size: int = 1_000_000, references: bool = True, repeat: int = 1,
+               on_round: Optional[Callable[[List[BenchRow]], None]] = None) -> List[BenchRow]:
+    """The whole benchmark: for each size, ``repeat`` rounds of the floor and the ceiling (with
+    ``references``) followed by the client at each worker count.
+
+    Rounds interleave the references and the client, so that the machine's slow drift (page
+    cache, host neighbours) touches both alike; :func:`median_rows` then keeps the median of each.
+    ``on_round`` is called with every row so far after each round (to print progress).
+    """
+    rows: List[BenchRow] = []
+    for size in sizes:
+        n = _count_for(size, count)
+        bucket = f"bench-{uuid.uuid4().hex[:8]}"
+        for _ in range(max(1, repeat)):
+            if references:
+                for impl in ("floor", "ceiling"):
+                    rows += run_reference(uri, impl, size=size, count=n, chunk_size=chunk_size, bucket_id=bucket)
+            rows += run_bench(uri, sizes=[size], workers=workers, count=n, chunk_size=chunk_size, bucket_id=bucket)
+            if on_round is not None:
+                on_round(rows)
+    return rows
+
+
+def median_rows(rows: Sequence[BenchRow]) -> List[BenchRow]:
+    """One row per (impl, op, size, workers), in first-seen order: the run with the median time
+    (the slower middle one for an even count) and the highest peak RSS of all runs."""
+    groups: Dict[Tuple[str, str, int, int], List[BenchRow]] = {}
+    for row in rows:
+        groups.setdefault((row.impl, row.op, row.size, row.workers), []).append(row)
+    result = []
+    for group in groups.values():
+        seconds = statistics.median_high([r.seconds for r in group])
+        middle = next(r for r in group if r.seconds == seconds)
+        result.append(attrs.evolve(middle, peak_rss=max(r.peak_rss for r in group)))
+    return result
+
+
 def format_table(rows: Sequence[BenchRow]) -> str:
     """One table: implementation, op, size x count, workers, MB/s, ops/s, peak RSS, and for client
-    rows the ratio to the ceiling and to the floor of the same op and size."""
+    rows the ratio to the ceiling and to the floor of the same op and size. Repeated runs are
+    reduced to their median first (:func:`median_rows`)."""
+    rows = median_rows(rows)
     refs: Dict[Tuple[str, str, int], BenchRow] = {(r.impl, r.op, r.size): r for r in rows if r.impl != "client"}
     header = f"{'impl':8} {'op':11} {'object':>10} {'count':>5} {'workers':>7} {'MB/s':>8} {'ops/s':>8} " \
              f"{'peak RSS':>10} {'/ceiling':>8} {'/floor':>7}"

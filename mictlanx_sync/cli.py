@@ -326,9 +326,7 @@ def _cmd_peers(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    import uuid
-
-    from .bench import BenchRow, format_table, run_bench, run_reference
+    from .bench import format_table, median_rows, run_matrix
     from .client import URI_ENV
     from .uri import DEFAULT_URI, MictlanXURI
 
@@ -336,17 +334,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     workers = args.bench_workers or [args.workers]
     uri = args.uri or os.environ.get(URI_ENV) or DEFAULT_URI
     MictlanXURI.parse(uri)  # InvalidURIError before any work
-    bucket = f"bench-{uuid.uuid4().hex[:8]}"
-    rows: List[BenchRow] = []
-    for size in args.sizes:
-        if args.references:
-            count = args.count or max(1, min(1000, (64 << 20) // size))
-            for impl in ("floor", "ceiling"):
-                rows += run_reference(uri, impl, size=size, count=count, chunk_size=chunk_size, bucket_id=bucket)
-        rows += run_bench(uri, sizes=[size], workers=workers, count=args.count, chunk_size=chunk_size,
-                          bucket_id=bucket)
+    rows = run_matrix(uri, sizes=args.sizes, workers=workers, count=args.count, chunk_size=chunk_size,
+                      references=args.references, repeat=args.repeat)
     if args.json:
-        sys.stdout.write(json.dumps([row.to_json() for row in rows], sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps([row.to_json() for row in median_rows(rows)], sort_keys=True) + "\n")
     else:
         sys.stdout.write(format_table(rows) + "\n")
     sys.stdout.flush()
@@ -441,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="objects per size (default: enough for ~64 MiB, max 1000)")
     p.add_argument("--references", action="store_true",
                    help="also run the floor (bare requests) and ceiling (bare urllib3) references")
+    p.add_argument("--repeat", type=_positive_int, default=1,
+                   help="rounds per size; the table shows the median of each row (default 1)")
 
     try:
         from .vss.cli import register
