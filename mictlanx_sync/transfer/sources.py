@@ -4,6 +4,7 @@ chunk's metadata must carry the whole object's SHA-256 before the first chunk is
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 import stat
@@ -124,8 +125,13 @@ class ListSource(Source):
                 for i, (o, c) in enumerate(zip(self._offsets, self._chunks))]
 
     def read(self, offset: int, size: int) -> memoryview:
-        index = self._offsets.index(offset)
-        return self._chunks[index][:size]
+        # Empty chunks share their offset with the next chunk: the size tells them apart.
+        index = bisect.bisect_left(self._offsets, offset)
+        while index < len(self._chunks) and self._offsets[index] == offset:
+            if len(self._chunks[index]) == size:
+                return self._chunks[index]
+            index += 1
+        raise InvalidArgumentError(f"no chunk of {size} bytes at offset {offset}")
 
     def full_checksum(self) -> str:
         digest = hashlib.sha256()

@@ -225,6 +225,15 @@ def test_put_chunks_and_get_chunk(client):
     assert client.get(bucket, "pc").content == b"".join(chunks)
 
 
+def test_put_chunks_with_an_empty_chunk_in_the_middle(client):
+    bucket = _bucket()
+    chunks = [b"abc", b"", b"defg"]
+    assert client.put_chunks(bucket, "gap", chunks).num_chunks == 3
+    assert client.get(bucket, "gap").content == b"abcdefg"
+    assert client.get_chunk(bucket, "gap", 1)[1] == b""
+    assert client.get_chunk(bucket, "gap", 2)[1] == b"defg"
+
+
 def test_put_many_and_get_many_report_per_item(client):
     bucket = _bucket()
     items = [(f"k{i}", os.urandom(i * 1000 + 1)) for i in range(20)] + [("bad/key", b"x")]

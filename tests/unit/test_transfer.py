@@ -152,6 +152,9 @@ def test_list_source_keeps_caller_chunks():
     source = ListSource([b"abc", b"", b"defg"])
     assert [(s.offset, s.size) for s in source.spans(1)] == [(0, 3), (3, 0), (3, 4)]
     assert source.full_checksum() == hashlib.sha256(b"abcdefg").hexdigest()
+    assert [bytes(source.read(s.offset, s.size)) for s in source.spans(1)] == [b"abc", b"", b"defg"]
+    with pytest.raises(InvalidArgumentError):
+        source.read(3, 2)
 
 
 def test_open_source_refuses_text_and_str(tmp_path):
