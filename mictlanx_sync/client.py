@@ -53,7 +53,7 @@ from .transfer.chunking import ObjectLayout, layout_from_metadata
 from .transfer.manager import CancelToken, TransferManager
 from .transfer.progress import Progress, ProgressArg
 from .transfer.sink import FileSink
-from .transfer.sources import FileSource, ListSource, Source, open_source
+from .transfer.sources import FileSource, ListSource, Source, checksums, open_source
 from .units import SizeLike, parse_size
 from .uri import DEFAULT_URI, MictlanXURI
 
@@ -342,7 +342,7 @@ class Client:
         with self._operation(event, bucket_id, key) as record:
             started = time.perf_counter()
             spans = source.spans(size_per_chunk)
-            full_checksum = source.full_checksum()
+            full_checksum, chunk_sums = checksums(source, spans, self._manager(parallel))
             base_tags = {P.TAG_UPDATED_AT: str(time.time_ns()), **user_tags,
                          P.TAG_NUM_CHUNKS: str(len(spans)), P.TAG_GROUP_ID: key,
                          P.TAG_FULL_CHECKSUM: full_checksum}
@@ -356,8 +356,8 @@ class Client:
                 data = source.read(span.offset, span.size)
                 chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(span.size)}
                 chunk_key = P.chunk_key(key, index)
-                placed, new = self._put_chunk(bucket_id, chunk_key, key, data, chunk_tags, rf, content_type,
-                                              cancel)
+                placed, new = self._put_chunk(bucket_id, chunk_key, key, data, chunk_sums[index], chunk_tags, rf,
+                                              content_type, cancel)
                 if new:
                     created.append(chunk_key)  # list.append is atomic
                 meter.add(span.size)
@@ -406,14 +406,14 @@ class Client:
                     break
 
     def _put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, bytearray, memoryview],
-                   tags: Dict[str, str], rf: int, content_type: str,
+                   checksum: str, tags: Dict[str, str], rf: int, content_type: str,
                    cancel: CancelToken) -> Tuple[Tuple[str, ...], bool]:
-        """Step 1 + step 2 of one chunk on one router, retried together with failover.
+        """Step 1 + step 2 of one chunk (whose SHA-256 is ``checksum``) on one router, retried
+        together with failover.
 
         Returns:
             The replicas, and whether this call stored the chunk (False: it was already there).
         """
-        checksum = _sha256(data)
 
         def attempt(router: Router) -> Tuple[Tuple[str, ...], bool]:
             try:

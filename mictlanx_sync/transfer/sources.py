@@ -9,14 +9,15 @@ import hashlib
 import os
 import stat
 import tempfile
-from typing import Any, BinaryIO, Iterable, List, Optional, Sequence, Union
+from typing import Any, BinaryIO, Iterable, List, Optional, Sequence, Tuple, Union
 
 from ..errors import InvalidArgumentError
 from .chunking import ChunkSpan, plan_chunks
+from .manager import TransferManager
 
-__all__ = ["Source", "BufferSource", "FileSource", "ListSource", "open_source", "HASH_PIECE"]
+__all__ = ["Source", "BufferSource", "FileSource", "ListSource", "open_source", "checksums"]
 
-HASH_PIECE = 8 * 1024 * 1024
+SPOOL_PIECE = 8 * 1024 * 1024  # bytes read at a time from a stream being spooled
 Buffer = Union[bytes, bytearray, memoryview]
 
 
@@ -33,13 +34,6 @@ class Source:
         """How this source is split into chunks."""
         return plan_chunks(self.size, chunk_size)
 
-    def full_checksum(self) -> str:
-        """SHA-256 of every byte, hashed in large pieces (hashlib releases the GIL)."""
-        digest = hashlib.sha256()
-        for offset in range(0, self.size, HASH_PIECE):
-            digest.update(self.read(offset, min(HASH_PIECE, self.size - offset)))
-        return digest.hexdigest()
-
     def close(self) -> None:
         """Release what the source holds (files it opened or spooled)."""
 
@@ -53,9 +47,6 @@ class BufferSource(Source):
 
     def read(self, offset: int, size: int) -> memoryview:
         return self._view[offset:offset + size]
-
-    def full_checksum(self) -> str:
-        return hashlib.sha256(self._view).hexdigest()
 
 
 class FileSource(Source):
@@ -133,11 +124,28 @@ class ListSource(Source):
             index += 1
         raise InvalidArgumentError(f"no chunk of {size} bytes at offset {offset}")
 
-    def full_checksum(self) -> str:
-        digest = hashlib.sha256()
-        for chunk in self._chunks:
-            digest.update(chunk)
-        return digest.hexdigest()
+
+def checksums(source: Source, spans: Sequence[ChunkSpan], manager: TransferManager[Any]) -> Tuple[str, List[str]]:
+    """The whole object's SHA-256 and each chunk's, in one pass over the source.
+
+    The manager's workers read and hash the chunks while the calling thread feeds them, in order,
+    to the whole object's digest: two cores hash at once (hashlib releases the GIL), and the
+    upload that follows sends each chunk with the checksum computed here, so a file that changes
+    in between is refused by the server instead of stored under a stale ``full_checksum``.
+    """
+    digest = hashlib.sha256()
+    chunk_sums = [""] * len(spans)
+
+    def hash_chunk(index: int, _cancel: Any) -> Buffer:
+        data = source.read(spans[index].offset, spans[index].size)
+        chunk_sums[index] = hashlib.sha256(data).hexdigest()
+        return data
+
+    def feed(_index: int, data: Buffer) -> None:
+        digest.update(data)
+
+    manager.run(len(spans), hash_chunk, feed, what="checksum")
+    return digest.hexdigest(), chunk_sums
 
 
 def _spool(pieces: Iterable[Any], directory: Optional[str]) -> FileSource:
@@ -161,7 +169,7 @@ def _spool(pieces: Iterable[Any], directory: Optional[str]) -> FileSource:
 
 def _file_pieces(stream: BinaryIO) -> Iterable[bytes]:
     while True:
-        piece = stream.read(HASH_PIECE)
+        piece = stream.read(SPOOL_PIECE)
         if not piece:
             return
         yield piece

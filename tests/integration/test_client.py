@@ -18,6 +18,7 @@ from mictlanx_sync.errors import (
     ForbiddenError,
     IntegrityError,
     InvalidArgumentError,
+    MictlanXError,
     NetworkError,
     NotFoundError,
 )
@@ -325,3 +326,21 @@ def test_corrupt_metadata_is_an_integrity_error(vss):
     router.put_chunked(reply.tasks_ids[0], data)
     with Client(vss.uri) as c, pytest.raises(IntegrityError):
         c.get(bucket, "bad")
+
+
+def test_put_file_refuses_a_file_that_changes_during_the_upload(client, tmp_path):
+    bucket, path = _bucket(), tmp_path / "moving.bin"
+    path.write_bytes(os.urandom(3_000_000))
+    changed = []
+
+    def rewrite_head(done, total):
+        if not changed:  # chunk 0 is read last, after this first progress report
+            with open(path, "r+b") as f:
+                f.write(b"changed!")
+            changed.append(done)
+
+    with pytest.raises(MictlanXError) as info:
+        client.put_file(bucket, "moving", str(path), chunk_size="1MB", progress=rewrite_head)
+    assert changed and "checksum" in str(info.value).lower()
+    with pytest.raises(NotFoundError):
+        client.get(bucket, "moving")  # nothing stored under the stale full_checksum

@@ -18,7 +18,7 @@ from mictlanx_sync.transfer.chunking import layout_from_metadata, plan_chunks
 from mictlanx_sync.transfer.manager import TransferManager
 from mictlanx_sync.transfer.progress import Progress
 from mictlanx_sync.transfer.sink import FileSink
-from mictlanx_sync.transfer.sources import BufferSource, FileSource, ListSource, open_source
+from mictlanx_sync.transfer.sources import BufferSource, FileSource, ListSource, checksums, open_source
 
 
 def test_plan_chunks_covers_every_byte_once():
@@ -143,7 +143,10 @@ def test_sources_read_the_same_bytes(tmp_path):
         assert bytes(offset_source.read(0, 10)) == data[1:11]
     for source in sources:
         assert source.size == len(data)
-        assert source.full_checksum() == full
+        spans = source.spans(3000)
+        whole, chunk_sums = checksums(source, spans, TransferManager(None, 4))
+        assert whole == full
+        assert chunk_sums == [hashlib.sha256(data[x.offset:x.offset + x.size]).hexdigest() for x in spans]
         assert b"".join(bytes(source.read(s.offset, s.size)) for s in source.spans(3000)) == data
         source.close()
 
@@ -151,7 +154,10 @@ def test_sources_read_the_same_bytes(tmp_path):
 def test_list_source_keeps_caller_chunks():
     source = ListSource([b"abc", b"", b"defg"])
     assert [(s.offset, s.size) for s in source.spans(1)] == [(0, 3), (3, 0), (3, 4)]
-    assert source.full_checksum() == hashlib.sha256(b"abcdefg").hexdigest()
+    with ThreadPoolExecutor(2) as pool:
+        whole, chunk_sums = checksums(source, source.spans(1), TransferManager(pool, 2))
+    assert whole == hashlib.sha256(b"abcdefg").hexdigest()
+    assert chunk_sums == [hashlib.sha256(c).hexdigest() for c in (b"abc", b"", b"defg")]
     assert [bytes(source.read(s.offset, s.size)) for s in source.spans(1)] == [b"abc", b"", b"defg"]
     with pytest.raises(InvalidArgumentError):
         source.read(3, 2)
