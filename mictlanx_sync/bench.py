@@ -259,10 +259,18 @@ def _step1_body(bucket: str, key: str, index: int, chunk: memoryview, num: int, 
                                 "group_id": key, "full_checksum": checksum}}).encode()
 
 
+def _ok(reply: Any, what: str) -> Any:
+    """``reply`` if it is a 2xx; a reference that measured failed requests would measure nothing."""
+    if not 200 <= reply.status < 300:
+        raise RuntimeError(f"ceiling {what} answered HTTP {reply.status}: {reply.data[:300]!r}")
+    return reply
+
+
 def run_reference(uri: str, impl: str, *, size: int, count: int, chunk_size: int,
                   bucket_id: str) -> List[BenchRow]:
     """The floor (``impl="floor"``: requests, sequential, hashing like a client) or the ceiling
-    (``impl="ceiling"``: urllib3 PoolManager, 8 threads, fixed checksum, no verification)
+    (``impl="ceiling"``: urllib3 PoolManager, 8 threads, checksums computed before timing,
+    no verification)
     sending the same two-step PUTs and the same GETs (metadata of chunk 0, then data)."""
     import requests
     import urllib3
@@ -298,24 +306,27 @@ def run_reference(uri: str, impl: str, *, size: int, count: int, chunk_size: int
         workers = 1
     else:
         pool = urllib3.PoolManager(maxsize=16)
-        fixed = "0" * 64
+        # Hashed before the clock starts: the ceiling does no hashing, but the servers verify
+        # every chunk's SHA-256 and refuse a wrong one, so it must send the right checksums.
+        sums = [hashlib.sha256(chunk).hexdigest() for _, chunk in _chunks_of(data, chunk_size)]
 
         def put_one(job: Tuple[str, int, memoryview]) -> None:
             k, i, chunk = job
-            r = pool.request("POST", meta_url, body=_step1_body(bucket_id, k, i, chunk, num, fixed),
-                             headers={"Content-Type": "application/json"})
+            r = _ok(pool.request("POST", meta_url, body=_step1_body(bucket_id, k, i, chunk, num, sums[i]),
+                                 headers={"Content-Type": "application/json"}), "step 1")
             task = json.loads(r.data)["tasks_ids"][0]
-            pool.request("POST", base + P.path(P.PUT_CHUNKED, task_id=task), body=chunk.tobytes())
+            _ok(pool.request("POST", base + P.path(P.PUT_CHUNKED, task_id=task), body=chunk.tobytes()), "step 2")
 
         def get_one(job: Tuple[str, int, memoryview]) -> None:
-            k, i, _ = job
+            k, i, chunk = job
             if i == 0:
-                pool.request("GET", base + P.path(P.CHUNKS, bucket_id=bucket_id, ball_id=k))
-            r = pool.request("GET", base + P.path(P.DATA, bucket_id=bucket_id, key=P.chunk_key(k, i)),
-                             preload_content=False)
-            for _ in r.stream(1 << 20):
-                pass
+                _ok(pool.request("GET", base + P.path(P.CHUNKS, bucket_id=bucket_id, ball_id=k)), "chunks")
+            r = _ok(pool.request("GET", base + P.path(P.DATA, bucket_id=bucket_id, key=P.chunk_key(k, i)),
+                                 preload_content=False), "data")
+            received = sum(len(piece) for piece in r.stream(1 << 20))
             r.release_conn()
+            if received != len(chunk):
+                raise RuntimeError(f"ceiling data of {P.chunk_key(k, i)}: {received} of {len(chunk)} bytes")
 
         def put_all() -> None:
             with ThreadPoolExecutor(8) as ex:
@@ -330,6 +341,11 @@ def run_reference(uri: str, impl: str, *, size: int, count: int, chunk_size: int
         rows.append(BenchRow(impl=impl, op=op, size=size, count=count, workers=workers, seconds=seconds,
                              peak_rss=peak))
     del data
+    from .client import Client
+
+    with Client(uri, capacity_storage=0) as client:
+        for k in keys:
+            client.delete_by_ball_id(bucket_id, k)
     return rows
 
 

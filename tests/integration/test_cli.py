@@ -9,7 +9,10 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from typing import Any, List, Tuple
+
+import pytest
 
 from mictlanx_sync import cli
 from mictlanx_sync.__version__ import __version__
@@ -282,6 +285,30 @@ def test_bench_quick(vss: Any, capsys: Any) -> None:
 
     code, out, _ = run(capsys, "--uri", vss.uri, "bench", "--sizes", "1KiB", "--count", "2")
     assert code == 0 and "MB/s" in out and "ops/s" in out
+
+
+def test_bench_references_store_and_read_real_objects(vss: Any, capsys: Any, monkeypatch: Any) -> None:
+    # The references stop at the first request that fails (a ceiling that sent wrong checksums
+    # once measured refused uploads and 404s), and delete what they stored.
+
+    from mictlanx_sync import bench
+
+    bucket = f"refs-{uuid.uuid4().hex[:8]}"
+    for impl in ("floor", "ceiling"):
+        rows = bench.run_reference(vss.uri, impl, size=2_500_000, count=2, chunk_size=1_000_000,
+                                   bucket_id=bucket)
+        assert [(r.impl, r.op) for r in rows] == [(impl, "put"), (impl, "get")]
+    with Client(vss.uri) as client:
+        assert client.routers[0].get_bucket_metadata(bucket).balls == ()  # cleaned up
+
+    real = bench._step1_body
+    monkeypatch.setattr(bench, "_step1_body", lambda *args: real(*args[:-1], "0" * 64))  # a wrong checksum
+    with pytest.raises(RuntimeError, match="step 2 answered HTTP"):
+        bench.run_reference(vss.uri, "ceiling", size=1000, count=1, chunk_size=1000, bucket_id=bucket)
+    rows = run_json(capsys, "bench", "--sizes", "3KiB", "--count", "3", "--bench-workers", "2", "--references",
+                    "--uri", vss.uri)
+    assert sorted((r["impl"], r["op"]) for r in rows) == sorted(
+        (impl, op) for impl in ("floor", "ceiling", "client") for op in ("put", "get"))
 
 
 # ------------------------------------------------------------------------------------ exit codes
