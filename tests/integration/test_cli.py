@@ -301,14 +301,15 @@ def test_bench_references_store_and_read_real_objects(vss: Any, capsys: Any, mon
     with Client(vss.uri) as client:
         assert client.routers[0].get_bucket_metadata(bucket).balls == ()  # cleaned up
 
-    real = bench._step1_body
-    monkeypatch.setattr(bench, "_step1_body", lambda *args: real(*args[:-1], "0" * 64))  # a wrong checksum
-    with pytest.raises(RuntimeError, match="step 2 answered HTTP"):
-        bench.run_reference(vss.uri, "ceiling", size=1000, count=1, chunk_size=1000, bucket_id=bucket)
     rows = run_json(capsys, "bench", "--sizes", "3KiB", "--count", "3", "--bench-workers", "2", "--references",
                     "--uri", vss.uri)
     assert sorted((r["impl"], r["op"]) for r in rows) == sorted(
         (impl, op) for impl in ("floor", "ceiling", "client") for op in ("put", "get"))
+
+    real = bench._step1_body
+    monkeypatch.setattr(bench, "_step1_body", lambda *args: real(*args[:-1], "0" * 64))  # a wrong checksum
+    with pytest.raises(RuntimeError, match="step 2 answered HTTP"):
+        bench.run_reference(vss.uri, "ceiling", size=1000, count=1, chunk_size=1000, bucket_id=bucket)
 
 
 # ------------------------------------------------------------------------------------ exit codes
