@@ -100,27 +100,17 @@ def reply(status: int, body: bytes = b"", headers: Optional[Dict[str, str]] = No
     return act
 
 
-def reset_after(good: bytes, declared: int) -> Action:
+def cut_after(good: bytes, declared: int, *, reset: bool) -> Action:
+    """Declare ``declared`` bytes, send ``good``, then reset the connection (RST) or close it (FIN)."""
     def act(h: BaseHTTPRequestHandler) -> None:
         h.send_response(200)
         h.send_header("Content-Length", str(declared))
         h.end_headers()
         h.wfile.write(good)
         h.wfile.flush()
-        h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        h.connection.close()
-        h.close_connection = True
-    return act
-
-
-def close_after(good: bytes, declared: int) -> Action:
-    """Declare ``declared`` bytes, send ``good`` and close cleanly (FIN)."""
-    def act(h: BaseHTTPRequestHandler) -> None:
-        h.send_response(200)
-        h.send_header("Content-Length", str(declared))
-        h.end_headers()
-        h.wfile.write(good)
-        h.wfile.flush()
+        if reset:
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            h.connection.close()
         h.close_connection = True
     return act
 
@@ -408,7 +398,7 @@ def test_read_timeout_mid_body_is_request_timeout(mock: responses.RequestsMock,
 
 
 def test_real_reset_mid_body(server: _Server) -> None:
-    server.actions = [reset_after(b"y" * 100, declared=100_000)]
+    server.actions = [cut_after(b"y" * 100, declared=100_000, reset=True)]
     c = HTTPClient(url_of(server), retry=NO_RETRY)
     reply = c.send("GET", "/big", stream=True)
     with pytest.raises(E.NetworkError):
@@ -587,7 +577,7 @@ def test_readinto_exact_on_a_real_connection_reuses_it(server: _Server) -> None:
 
 
 def test_readinto_exact_on_a_real_connection_short_and_long(server: _Server) -> None:
-    server.actions = [close_after(b"s" * 50, declared=100), reply(200, b"L" * 100)]
+    server.actions = [cut_after(b"s" * 50, declared=100, reset=False), reply(200, b"L" * 100)]
     c = HTTPClient(url_of(server), retry=NO_RETRY)
     with pytest.raises(E.IntegrityError, match="ended after 50 of 100"):
         c.send("GET", "/short", stream=True).readinto_exact(memoryview(bytearray(100)))
