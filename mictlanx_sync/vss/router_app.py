@@ -385,6 +385,11 @@ class RouterApp(App):
                 if peer is not None and stream.error is not None:
                     self._failed(peer, stream.error)
                 failures.append(f"{stream.name}: {stream.error or result}")
+        refusals = [s.error for s in streams if isinstance(s.error, BadRequestError)]
+        if not stored and refusals and len(refusals) == len(streams):
+            # Every replica refused the bytes themselves (checksum or size): the client is at fault.
+            first = refusals[0]
+            raise HTTPError(400, first.detail if first.detail is not None else first.message)
         if not stored:
             raise HTTPError(502, {"msg": f"No replica stored {P.combined_key(meta.bucket_id, meta.key)}: "
                                          f"{'; '.join(failures) or 'no replicas'}", "code": 502})

@@ -15,10 +15,10 @@ from mictlanx_sync import Router
 from mictlanx_sync.client import Client
 from mictlanx_sync.errors import (
     AlreadyExistsError,
+    BadRequestError,
     ForbiddenError,
     IntegrityError,
     InvalidArgumentError,
-    MictlanXError,
     NetworkError,
     NotFoundError,
 )
@@ -339,8 +339,8 @@ def test_put_file_refuses_a_file_that_changes_during_the_upload(client, tmp_path
                 f.write(b"changed!")
             changed.append(done)
 
-    with pytest.raises(MictlanXError) as info:
+    with pytest.raises(BadRequestError) as info:  # relayed from the peers, not retried
         client.put_file(bucket, "moving", str(path), chunk_size="1MB", progress=rewrite_head)
-    assert changed and "checksum" in str(info.value).lower()
+    assert changed and "checksum mismatch" in str(info.value).lower()
     with pytest.raises(NotFoundError):
         client.get(bucket, "moving")  # nothing stored under the stale full_checksum
