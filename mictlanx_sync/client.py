@@ -460,11 +460,20 @@ class Client:
                 return layout_from_metadata(bucket_id, key, chunks)
         except NotFoundError:
             pass
+        single = self._bare_ball(bucket_id, key)
+        if single is None:
+            raise NotFoundError(f"object {bucket_id}@{key} not found", bucket_id=bucket_id, key=key)
+        return layout_from_metadata(bucket_id, key, [single])
+
+    def _bare_ball(self, bucket_id: str, key: str) -> Optional[Metadata]:
+        """The ball stored under ``key`` itself, when it is an object of its own: not when it is
+        a chunk of another object (the key ``a_0`` names chunk 0 of ``a``, whose ``group_id`` tag
+        is ``a``), so that reading or deleting ``a_0`` never reaches into ``a``."""
         try:
-            single = self._with_router(lambda r: r.get_metadata(bucket_id, key))
-        except NotFoundError as exc:
-            raise NotFoundError(f"object {bucket_id}@{key} not found", bucket_id=bucket_id, key=key) from exc
-        return layout_from_metadata(bucket_id, key, [single.metadata])
+            meta = self._with_router(lambda r: r.get_metadata(bucket_id, key)).metadata
+        except NotFoundError:
+            return None
+        return meta if meta.tags.get(P.TAG_GROUP_ID, key) == key else None
 
     def _fetch_chunk(self, layout: ObjectLayout, index: int, buffer: memoryview,
                      cancel: Optional[CancelToken], verify: bool = True) -> None:
@@ -764,8 +773,10 @@ class Client:
             # reference client does (PROTOCOL §7.6); a bare ball is deleted by its own key.
             try:
                 listing = self._with_router(lambda r: r.get_by_ball_id(bucket_id, key))
-                layout_keys = sorted({c.key for c in listing.chunks}) or [key]
+                layout_keys = sorted({c.key for c in listing.chunks})
             except NotFoundError:
+                layout_keys = []
+            if not layout_keys and self._bare_ball(bucket_id, key) is not None:
                 layout_keys = [key]
             total = 0
             for router in self._routers:

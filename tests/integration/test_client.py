@@ -344,3 +344,20 @@ def test_put_file_refuses_a_file_that_changes_during_the_upload(client, tmp_path
     assert changed and "checksum mismatch" in str(info.value).lower()
     with pytest.raises(NotFoundError):
         client.get(bucket, "moving")  # nothing stored under the stale full_checksum
+
+
+def test_a_key_that_names_another_objects_chunk_is_not_that_chunk(client):
+    """``a_0`` is the storage key of chunk 0 of ``a``: as a key of its own it names no object,
+    and reading, tagging or deleting it must never reach into ``a``."""
+    bucket = _bucket()
+    client.put(bucket, "a", b"object-A")
+    client.put(bucket, "m", b"0123456789", chunk_size=3)
+    for chunk_key in ("a_0", "m_0", "m_3"):
+        assert not client.exists(bucket, chunk_key)
+        with pytest.raises(NotFoundError):
+            client.get(bucket, chunk_key)
+        with pytest.raises(NotFoundError):
+            client.update_tags(bucket, chunk_key, {"x": "1"})
+        assert client.delete(bucket, chunk_key) == 0
+    assert client.get(bucket, "a", use_cache=False).content == b"object-A"
+    assert client.get(bucket, "m", use_cache=False).content == b"0123456789"
