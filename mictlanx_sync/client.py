@@ -678,7 +678,12 @@ class Client:
 
     @staticmethod
     def _target_path(layout: ObjectLayout, output_path: str, fullname: Optional[str]) -> str:
+        """The file ``get_to_file`` writes: ``output_path`` itself, or a name inside it when it
+        is a directory (``InvalidArgumentError`` for a missing directory or a directory in the
+        way, before anything is fetched)."""
         if not os.path.isdir(output_path):
+            if output_path.endswith(("/", os.sep)):
+                raise InvalidArgumentError(f"directory does not exist: {output_path!r}")
             return output_path
         tags = layout.chunks[0].tags
         name = fullname or tags.get(P.TAG_FULLNAME) or (
@@ -686,7 +691,10 @@ class Client:
         name = os.path.basename(name)
         if name in ("", ".", ".."):
             raise InvalidArgumentError(f"invalid file name {name!r} for {layout.bucket_id}@{layout.key}")
-        return os.path.join(output_path, name)
+        target = os.path.join(output_path, name)
+        if os.path.isdir(target):
+            raise InvalidArgumentError(f"a directory is in the way of the file: {target!r}")
+        return target
 
     def get_chunk(self, bucket_id: str, key: str, index: int) -> Tuple[Metadata, bytes]:
         """One chunk of an object and its metadata, verified against the chunk's SHA-256."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import io
 import os
 import stat
 import tempfile
@@ -19,6 +20,15 @@ __all__ = ["Source", "BufferSource", "FileSource", "ListSource", "open_source", 
 
 SPOOL_PIECE = 8 * 1024 * 1024  # bytes read at a time from a stream being spooled
 Buffer = Union[bytes, bytearray, memoryview]
+
+
+def byte_view(data: Buffer) -> memoryview:
+    """A flat, one-byte-per-item view of ``data``: any buffer (an ``array('i')``, a 2-D view)
+    counts by bytes; a strided view (``view[::2]``) is copied into its bytes, in order."""
+    view = memoryview(data)
+    if not view.contiguous:
+        view = memoryview(view.tobytes())
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 class Source:
@@ -42,7 +52,7 @@ class BufferSource(Source):
     """An in-memory buffer; chunks are zero-copy memoryview slices."""
 
     def __init__(self, data: Buffer) -> None:
-        self._view = memoryview(data).cast("B") if not isinstance(data, bytes) else memoryview(data)
+        self._view = byte_view(data)
         self.size = len(self._view)
 
     def read(self, offset: int, size: int) -> memoryview:
@@ -69,14 +79,20 @@ class FileSource(Source):
 
     @classmethod
     def open(cls, path: Union[str, os.PathLike[str]]) -> FileSource:
-        """Open a file by path (closed by :meth:`close`)."""
+        """Open a file by path (closed by :meth:`close`): a regular file is read in place."""
         try:
             fd = os.open(os.fspath(path), os.O_RDONLY)
         except FileNotFoundError as exc:
             raise InvalidArgumentError(f"no such file: {os.fspath(path)!r}") from exc
         except IsADirectoryError as exc:
             raise InvalidArgumentError(f"is a directory, not a file: {os.fspath(path)!r}") from exc
-        return cls(fd, os.fstat(fd).st_size, close_fd=True)
+        status = os.fstat(fd)
+        if stat.S_ISREG(status.st_mode) and status.st_size > 0:
+            return cls(fd, status.st_size, close_fd=True)
+        # A pipe, a device, or a file whose size reads as 0 (/proc, /sys): its bytes are known
+        # only by reading it, so it is spooled like any stream.
+        with os.fdopen(fd, "rb") as stream:
+            return _spool(_file_pieces(stream), None)
 
     def read(self, offset: int, size: int) -> bytes:
         data = os.pread(self._fd, size, self._start + offset)
@@ -103,7 +119,7 @@ class ListSource(Source):
     def __init__(self, chunks: Sequence[Buffer]) -> None:
         if not chunks:
             raise InvalidArgumentError("put_chunks needs at least one chunk")
-        self._chunks = [memoryview(c).cast("B") for c in chunks]
+        self._chunks = [byte_view(c) for c in chunks]
         self._offsets: List[int] = []
         offset = 0
         for chunk in self._chunks:
@@ -167,9 +183,21 @@ def _spool(pieces: Iterable[Any], directory: Optional[str]) -> FileSource:
     return FileSource(fd, size, owned_path=path)
 
 
+def _reads_its_descriptor(value: Any) -> bool:
+    """True when ``value.read()`` returns exactly the bytes of ``value.fileno()`` (a plain binary
+    file), so the descriptor can be read in place. Decompressing readers (gzip, bz2, lzma),
+    archive members and other wrappers return other bytes than their descriptor holds: they
+    are read through ``read()``."""
+    if isinstance(value, io.FileIO):
+        return True
+    return type(value) in (io.BufferedReader, io.BufferedRandom) and isinstance(value.raw, io.FileIO)
+
+
 def _file_pieces(stream: BinaryIO) -> Iterable[bytes]:
     while True:
         piece = stream.read(SPOOL_PIECE)
+        if isinstance(piece, str):
+            raise InvalidArgumentError("value is a text file: open it in binary mode ('rb')")
         if not piece:
             return
         yield piece
@@ -189,16 +217,17 @@ def open_source(value: Any, spool_dir: Optional[str] = None) -> Source:
     if isinstance(value, str):
         raise InvalidArgumentError("value must be bytes, not str: encode it first (value.encode())")
     if hasattr(value, "read"):
-        if "b" not in getattr(value, "mode", "b"):
+        if isinstance(value, io.TextIOBase):
             raise InvalidArgumentError("value is a text file: open it in binary mode ('rb')")
-        try:
-            fd = value.fileno()
-            status = os.fstat(fd)
-            if stat.S_ISREG(status.st_mode):
-                position = value.tell()
-                return FileSource(fd, max(0, status.st_size - position), start=position)
-        except (AttributeError, OSError, ValueError):
-            pass
+        if _reads_its_descriptor(value):
+            try:
+                fd = value.fileno()
+                status = os.fstat(fd)
+                if stat.S_ISREG(status.st_mode) and status.st_size > 0:
+                    position = value.tell()
+                    return FileSource(fd, max(0, status.st_size - position), start=position)
+            except (OSError, ValueError):
+                pass
         return _spool(_file_pieces(value), spool_dir)
     if isinstance(value, Iterable):
         return _spool(value, spool_dir)

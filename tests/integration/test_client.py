@@ -361,3 +361,70 @@ def test_a_key_that_names_another_objects_chunk_is_not_that_chunk(client):
         assert client.delete(bucket, chunk_key) == 0
     assert client.get(bucket, "a", use_cache=False).content == b"object-A"
     assert client.get(bucket, "m", use_cache=False).content == b"0123456789"
+
+
+def test_wrapped_file_objects_store_the_bytes_they_read(client, tmp_path):
+    """Decompressing readers and archive members have a descriptor of other bytes (or none):
+    what is stored is what ``read()`` returns."""
+    import bz2
+    import gzip
+    import lzma
+    import tarfile
+    import zipfile
+
+    bucket, data = _bucket(), os.urandom(300_000)
+    for name, opener in (("x.gz", gzip.open), ("x.bz2", bz2.open), ("x.xz", lzma.open)):
+        with opener(tmp_path / name, "wb") as f:
+            f.write(data)
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as z:
+        z.writestr("member", data)
+    member = tmp_path / "member"
+    member.write_bytes(data)
+    with tarfile.open(tmp_path / "x.tar", "w") as t:
+        t.add(member, arcname="member")
+    with gzip.open(tmp_path / "x.gz", "rb") as gz, bz2.open(tmp_path / "x.bz2", "rb") as b2, \
+            lzma.open(tmp_path / "x.xz", "rb") as xz, zipfile.ZipFile(tmp_path / "x.zip") as z, \
+            z.open("member") as zm, tarfile.open(tmp_path / "x.tar") as t:
+        tm = t.extractfile("member")
+        for key, stream in (("gz", gz), ("bz2", b2), ("xz", xz), ("zip", zm), ("tar", tm)):
+            client.put(bucket, key, stream, chunk_size="100KB")
+            assert client.get(bucket, key).content == data, key
+    with open(tmp_path / "t.txt", "w") as text, pytest.raises(InvalidArgumentError, match="binary"):
+        client.put(bucket, "text", text)
+
+
+def test_strided_memoryviews_are_stored_by_their_bytes(client):
+    bucket = _bucket()
+    client.put(bucket, "strided", memoryview(b"abcdef")[::2])
+    assert client.get(bucket, "strided").content == b"ace"
+    results = client.put_many(bucket, [("ok1", b"x"), ("strided2", memoryview(b"abcd")[::2])])
+    assert [r.ok for r in results] == [True, True]
+    assert client.get(bucket, "strided2").content == b"ac"
+
+
+def test_put_file_of_files_whose_size_is_not_known_up_front(client, tmp_path):
+    bucket = _bucket()
+    assert os.stat("/proc/self/mounts").st_size == 0  # a regular file whose size reads as 0
+    client.put_file(bucket, "proc", "/proc/self/mounts")
+    assert len(client.get(bucket, "proc").content) > 0
+    read_end, write_end = os.pipe()
+    payload = os.urandom(200_000)
+    writer = threading.Thread(target=lambda: (os.write(write_end, payload), os.close(write_end)))
+    writer.start()
+    try:
+        client.put_file(bucket, "pipe", f"/dev/fd/{read_end}", chunk_size="64KB")
+    finally:
+        writer.join()
+        os.close(read_end)
+    assert client.get(bucket, "pipe").content == payload
+
+
+def test_get_to_file_refuses_a_missing_directory_or_a_directory_in_the_way(client, tmp_path):
+    bucket = _bucket()
+    client.put(bucket, "d", b"data", tags={"fullname": "taken"})
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(InvalidArgumentError, match="does not exist"):
+        client.get_to_file(bucket, "d", str(tmp_path / "newdir") + "/")
+    with pytest.raises(InvalidArgumentError, match="in the way"):
+        client.get_to_file(bucket, "d", str(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temp files left
