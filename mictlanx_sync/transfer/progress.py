@@ -15,7 +15,7 @@ class Progress:
     """Counts bytes done out of a total and reports ``(bytes_done, bytes_total)``.
 
     Bytes are added when a chunk completes (never while it is retried), so the count never goes
-    backwards and never exceeds the total. Callbacks run on worker threads, outside the lock.
+    backwards and never exceeds the total. Callbacks run on worker threads, one at a time.
 
     Thread safety: ``add`` may be called from any thread.
 
@@ -30,6 +30,8 @@ class Progress:
         self.total = total
         self._done = 0
         self._lock = threading.Lock()
+        self._report_lock = threading.Lock()
+        self._reported = -1  # the count last reported (-1: none yet, so an empty transfer reports 0)
         self._callback: Optional[ProgressCallback] = None
         self._bar: Any = None
         if target is True:
@@ -48,15 +50,23 @@ class Progress:
         return self._done
 
     def add(self, num_bytes: int) -> None:
-        """Count ``num_bytes`` more (clamped to the total) and report."""
+        """Count ``num_bytes`` more (clamped to the total) and report the latest count.
+
+        Reports are serialized and each reports the count as it is when its turn comes, so a
+        slow callback on one worker never makes a later report carry an older count; a count
+        already reported is not reported again.
+        """
         with self._lock:
-            new = min(self.total, self._done + max(0, num_bytes))
-            delta = new - self._done
-            self._done = new
-        if self._bar is not None and delta:
-            self._bar.update(delta)
-        if self._callback is not None:
-            self._callback(new, self.total)
+            self._done = min(self.total, self._done + max(0, num_bytes))
+        with self._report_lock:
+            current = self._done
+            if current == self._reported:
+                return
+            if self._bar is not None:
+                self._bar.update(current - max(0, self._reported))
+            self._reported = current
+            if self._callback is not None:
+                self._callback(current, self.total)
 
     def close(self) -> None:
         """Close the tqdm bar, if any."""

@@ -129,6 +129,29 @@ def test_progress_is_monotonic_and_clamped():
     assert calls[-1] == (100, 100)
 
 
+def test_progress_from_many_threads_with_a_slow_callback_never_goes_backwards():
+    calls = []
+
+    def slow(done, total):
+        if done % 7 == 0:
+            time.sleep(0.001)  # a UI redraw: reports from other workers queue up meanwhile
+        calls.append(done)
+
+    p = Progress(4000, slow)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: p.add(1), range(4000)))
+    assert calls == sorted(calls) and len(set(calls)) == len(calls)
+    assert calls[-1] == 4000
+
+
+def test_progress_of_an_empty_transfer_reports_once():
+    calls = []
+    p = Progress(0, lambda done, total: calls.append((done, total)))
+    p.add(0)
+    p.add(0)
+    assert calls == [(0, 0)]
+
+
 def test_sources_read_the_same_bytes(tmp_path):
     data = os.urandom(10_001)
     path = tmp_path / "f.bin"
