@@ -342,6 +342,11 @@ class Client:
         with self._operation(event, bucket_id, key) as record:
             started = time.perf_counter()
             spans = source.spans(size_per_chunk)
+            last_key = P.chunk_key(key, len(spans) - 1)
+            if len(last_key) > P.MAX_ID_LENGTH:
+                raise InvalidArgumentError(
+                    f"key is too long for {len(spans)} chunks: chunk keys such as {last_key[-20:]!r} would be "
+                    f"{len(last_key)} characters, more than {P.MAX_ID_LENGTH}", bucket_id=bucket_id, key=key)
             full_checksum, chunk_sums = checksums(source, spans, self._manager(parallel))
             base_tags = {P.TAG_UPDATED_AT: str(time.time_ns()), **user_tags,
                          P.TAG_NUM_CHUNKS: str(len(spans)), P.TAG_GROUP_ID: key,

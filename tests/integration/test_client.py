@@ -428,3 +428,14 @@ def test_get_to_file_refuses_a_missing_directory_or_a_directory_in_the_way(clien
     with pytest.raises(InvalidArgumentError, match="in the way"):
         client.get_to_file(bucket, "d", str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temp files left
+
+
+def test_keys_too_long_for_their_chunk_keys_are_refused_before_sending(client):
+    bucket = _bucket()
+    with pytest.raises(InvalidArgumentError, match="too long for 1 chunks"):
+        client.put(bucket, "k" * 512, b"x")
+    client.put(bucket, "k" * 510, b"x")  # chunk key k..._0 is exactly 512 characters
+    assert client.get(bucket, "k" * 510).content == b"x"
+    with pytest.raises(InvalidArgumentError, match="too long for 11 chunks"):
+        client.put(bucket, "j" * 510, b"0123456789a", chunk_size=1)
+    assert not client.exists(bucket, "j" * 510)
