@@ -142,6 +142,38 @@ def check_id(value: object, what: str = "id") -> str:
     return value
 
 
+_CONTENT_TYPE_RE = re.compile(r"[\x20-\x7e]{0,255}")
+
+
+def content_type_problem(value: object) -> Optional[str]:
+    """Why ``value`` cannot be a content type (it travels back as an HTTP header), or None.
+
+    >>> content_type_problem("text/plain; charset=utf-8") is None
+    True
+    >>> content_type_problem(5)
+    'content_type must be a string, not int'
+    >>> content_type_problem("text/html" + chr(13) + chr(10) + "Set-Cookie: x=1") is not None
+    True
+    """
+    if not isinstance(value, str):
+        return f"content_type must be a string, not {type(value).__name__}"
+    if not _CONTENT_TYPE_RE.fullmatch(value):
+        return f"content_type must be at most 255 printable ASCII characters, got {value[:60]!r}"
+    return None
+
+
+def check_content_type(value: object) -> str:
+    """``value`` if it can be a content type.
+
+    Raises:
+        InvalidArgumentError: it is not a string of at most 255 printable ASCII characters.
+    """
+    problem = content_type_problem(value)
+    if problem is not None:
+        raise InvalidArgumentError(problem)
+    return str(value)
+
+
 def check_tags(tags: Optional[Mapping[str, str]], *, allow_reserved: bool = False) -> Dict[str, str]:
     """Validate a tag map: string keys and values, no reserved names unless allowed.
 

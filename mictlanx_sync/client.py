@@ -81,6 +81,15 @@ def _allocate(size: int) -> Buffer:
     return mmap.mmap(-1, size)
 
 
+def _check_user_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    """``P.check_tags``, and ``updated_at`` (which readers sort by) must be an integer string."""
+    user_tags = P.check_tags(tags)
+    updated_at = user_tags.get(P.TAG_UPDATED_AT)
+    if updated_at is not None and not updated_at.isdigit():
+        raise InvalidArgumentError(f"tag 'updated_at' must be an integer string, got {updated_at!r}")
+    return user_tags
+
+
 def _update_on(router: Router, *, bucket_id: str, metadata: Metadata) -> None:
     router.update_metadata(bucket_id, metadata.key, metadata)
 
@@ -326,10 +335,7 @@ class Client:
                    rf: int) -> Tuple[str, str, Dict[str, str]]:
         P.check_id(bucket_id, "bucket_id")
         P.check_id(key, "key")
-        user_tags = P.check_tags(tags)
-        updated_at = user_tags.get(P.TAG_UPDATED_AT)
-        if updated_at is not None and not updated_at.isdigit():
-            raise InvalidArgumentError(f"tag 'updated_at' must be an integer string, got {updated_at!r}")
+        user_tags = _check_user_tags(tags)
         if isinstance(rf, bool) or not isinstance(rf, int) or rf < 1:
             raise InvalidArgumentError(f"rf must be a positive integer, got {rf!r}")
         return bucket_id, key, user_tags
@@ -339,6 +345,7 @@ class Client:
                     parallel: bool) -> PutResult:
         size_per_chunk = check_chunk_size(chunk_size) if chunk_size is not None \
             else self.config.transfer.chunk_size
+        P.check_content_type(content_type)
         with self._operation(event, bucket_id, key) as record:
             started = time.perf_counter()
             spans = source.spans(size_per_chunk)
@@ -528,6 +535,10 @@ class Client:
         with self._operation("get", bucket_id, key) as record:
             layout = self._layout(bucket_id, key)
             info = ObjectInfo.from_chunks(bucket_id, key, layout.chunks, layout.full_checksum)
+            if info.is_disabled:  # as the servers would answer; the cache must not outlive a disable
+                self._cache.invalidate((bucket_id, key))
+                raise ForbiddenError(f"object {bucket_id}@{key} is disabled", bucket_id=bucket_id, key=key,
+                                     status=403)
             cached = self._cache.get((bucket_id, key), layout.full_checksum) if use_cache else None
             data = cached if cached is not None else self._read_layout(layout, progress, parallel)
             if use_cache and cached is None:
@@ -756,7 +767,7 @@ class Client:
 
     def update_tags(self, bucket_id: str, key: str, tags: Mapping[str, str]) -> ObjectInfo:
         """Merge ``tags`` into every chunk's tags (reserved names refused); returns the new info."""
-        new_tags = P.check_tags(tags)
+        new_tags = _check_user_tags(tags)
         with self._operation("update_tags", bucket_id, key):
             layout = self._layout(bucket_id, key)
             updated = [attrs.evolve(meta, tags={**meta.tags, **new_tags}, bucket_id=bucket_id)

@@ -87,6 +87,9 @@ class FileSource(Source):
         except IsADirectoryError as exc:
             raise InvalidArgumentError(f"is a directory, not a file: {os.fspath(path)!r}") from exc
         status = os.fstat(fd)
+        if stat.S_ISDIR(status.st_mode):  # Linux opens a directory read-only without complaint
+            os.close(fd)
+            raise InvalidArgumentError(f"is a directory, not a file: {os.fspath(path)!r}")
         if stat.S_ISREG(status.st_mode) and status.st_size > 0:
             return cls(fd, status.st_size, close_fd=True)
         # A pipe, a device, or a file whose size reads as 0 (/proc, /sys): its bytes are known

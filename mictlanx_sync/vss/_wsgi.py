@@ -27,11 +27,12 @@ from typing import (
     Sequence,
     Tuple,
 )
-from urllib.parse import parse_qsl, unquote
+from urllib.parse import parse_qsl, quote, unquote
 
 import attrs
 
 from .. import _protocol
+from ..errors import InvalidArgumentError
 
 __all__ = [
     "Environ", "StartResponse", "WSGIApp", "HTTPError", "Request", "Response", "Route", "App",
@@ -273,6 +274,26 @@ class Response:
     status: int
     headers: Tuple[Tuple[str, str], ...]
     body: Iterable[bytes]
+
+
+def attachment(filename: str) -> str:
+    """A ``Content-Disposition`` value offering ``filename`` for download (RFC 6266): quoted when
+    it is plain ASCII, percent-encoded UTF-8 (``filename*``) otherwise.
+
+    >>> print(attachment('a "b".txt'))
+    attachment; filename="a \\"b\\".txt"
+    >>> attachment("€.txt")
+    "attachment; filename*=UTF-8''%E2%82%AC.txt"
+
+    Raises:
+        InvalidArgumentError: the name holds control characters (CR/LF would split the header).
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in filename):
+        raise InvalidArgumentError(f"filename must not contain control characters: {filename[:60]!r}")
+    if all(0x20 <= ord(c) < 0x7F for c in filename):
+        escaped = filename.replace("\\", "\\\\").replace('"', '\\"')
+        return f'attachment; filename="{escaped}"'
+    return f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def json_response(data: Any, status: int = 200, headers: Sequence[Tuple[str, str]] = ()) -> Response:

@@ -26,6 +26,7 @@ from ..errors import (
     BadRequestError,
     ForbiddenError,
     IntegrityError,
+    InvalidArgumentError,
     MictlanXError,
     NetworkError,
     NotFoundError,
@@ -517,9 +518,14 @@ class RouterApp(App):
         opened = self._open_stream(bucket_id, key, pinned=request.header(P.H_PEER_ID))
         content_type = request.query.get("content_type") or opened[3]
         headers: List[Tuple[str, str]] = []
-        if request.query.get("attachment", "").lower() in ("1", "true", "yes"):
-            name = request.query.get("filename") or f"{bucket_id}_{key}"
-            headers.append(("Content-Disposition", f'attachment; filename="{name}"'))
+        try:
+            P.check_content_type(content_type)
+            if request.query.get("attachment", "").lower() in ("1", "true", "yes"):
+                name = request.query.get("filename") or f"{bucket_id}_{key}"
+                headers.append(("Content-Disposition", _wsgi.attachment(name)))
+        except InvalidArgumentError as exc:
+            opened[1].close()
+            raise HTTPError(400, exc.message) from None
         return _wsgi.stream_response(self._relay(bucket_id, key, opened), content_type=content_type,
                                      content_length=opened[2], headers=headers)
 

@@ -201,6 +201,9 @@ class Storage:
             StorageError: 400 invalid metadata, 409 existing key without ``update``, 413 too large.
         """
         check_ids(bucket_id=metadata.bucket_id, key=metadata.key, ball_id=metadata.ball_id)
+        problem = _protocol.content_type_problem(metadata.content_type)
+        if problem is not None:
+            raise _bad(problem)
         if task_id is None or task_id == "":
             task_id = uuid.uuid4().hex
         elif not _TASK_ID_RE.match(task_id):

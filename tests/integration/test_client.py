@@ -439,3 +439,32 @@ def test_keys_too_long_for_their_chunk_keys_are_refused_before_sending(client):
     with pytest.raises(InvalidArgumentError, match="too long for 11 chunks"):
         client.put(bucket, "j" * 510, b"0123456789a", chunk_size=1)
     assert not client.exists(bucket, "j" * 510)
+
+
+def test_content_types_that_cannot_be_headers_are_refused_before_sending(client):
+    bucket = _bucket()
+    for content_type in ("text/html\r\nSet-Cookie: a=b", "text/plain; charset=\u20ac", 5):
+        with pytest.raises(InvalidArgumentError, match="content_type"):
+            client.put(bucket, "ct", b"hello", content_type=content_type)
+    assert not client.exists(bucket, "ct")
+    client.put(bucket, "ct", b"hello", content_type="text/plain; charset=utf-8")
+    assert client.get(bucket, "ct").content == b"hello"
+
+
+def test_a_cached_object_disabled_by_another_client_is_forbidden(vss, client):
+    bucket = _bucket()
+    client.put(bucket, "secret", b"secret")
+    assert client.get(bucket, "secret").content == b"secret"  # now cached by this client
+    with Client(vss.uri) as other:
+        other.disable(bucket, "secret")
+    with pytest.raises(ForbiddenError):
+        client.get(bucket, "secret")
+
+
+def test_put_file_of_a_directory_and_bad_updated_at_are_invalid(client, tmp_path):
+    bucket = _bucket()
+    with pytest.raises(InvalidArgumentError, match="directory"):
+        client.put_file(bucket, "dir", str(tmp_path))
+    client.put(bucket, "t", b"x")
+    with pytest.raises(InvalidArgumentError, match="updated_at"):
+        client.update_tags(bucket, "t", {"updated_at": "xyz"})

@@ -348,3 +348,25 @@ def test_metadata_a_peer_refuses_is_a_400_not_a_502(vss, checksum):
                         json=_dto(key="badsum", checksum=checksum))
     assert raw.status_code == 400, raw.text
     assert "detail" in raw.json()
+
+
+def test_response_headers_cannot_be_injected(router, vss, bucket):
+    """Query values and stored content types travel back as headers: CR/LF is refused (400 JSON),
+    quotes are escaped and non-ASCII file names are percent-encoded (RFC 6266)."""
+    _put(router, bucket, "hdr", b"payload")
+    url = vss.router_url + P.path(P.DATA, bucket_id=bucket, key="hdr")
+    for query in ({"content_type": "text/html\r\nSet-Cookie: session=evil"},
+                  {"attachment": "1", "filename": "x\r\nSet-Cookie: session=evil"}):
+        raw = requests.get(url, params=query)
+        assert raw.status_code == 400 and "detail" in raw.json(), raw.text
+        assert "Set-Cookie" not in raw.headers
+    raw = requests.get(url, params={"attachment": "1", "filename": 'a "b".txt'})
+    assert raw.status_code == 200 and raw.headers["Content-Disposition"] == 'attachment; filename="a \\"b\\".txt"'
+    raw = requests.get(url, params={"attachment": "1", "filename": "\u20ac.txt"})
+    assert raw.status_code == 200 and raw.content == b"payload"
+    assert raw.headers["Content-Disposition"] == "attachment; filename*=UTF-8''%E2%82%AC.txt"
+    for content_type in ("text/html\r\nSet-Cookie: a=b", "text/plain; charset=\u20ac"):
+        for base in (vss.router_url, vss.peer_urls[0]):
+            raw = requests.post(base + P.path(P.BUCKET_METADATA, bucket_id=bucket),
+                                json=_dto(key="ct", bucket=bucket, content_type=content_type))
+            assert raw.status_code == 400 and "content_type" in raw.text, (base, raw.text)
