@@ -750,7 +750,10 @@ class Client:
         return self._with_router(lambda r: r.get_by_ball_id(bucket_id, ball_id))
 
     def get_bucket_metadata(self, bucket_id: str) -> List[ObjectInfo]:
-        """Every object of a bucket, grouped by ball_id and de-duplicated across replicas."""
+        """Every object of a bucket, grouped by ball_id and de-duplicated across replicas.
+
+        Empty (0-byte) objects are not listed: routers leave size-0 balls out of bucket listings
+        (PROTOCOL §5.9, as the reference router does). Reach them by key."""
         P.check_id(bucket_id, "bucket_id")
         listing = self._with_router(lambda r: r.get_bucket_metadata(bucket_id))
         groups: Dict[str, List[Metadata]] = {}
@@ -820,7 +823,9 @@ class Client:
         return sum(router.delete_by_ball_id(bucket_id, ball_id).n_deletes for router in self._routers)
 
     def delete_bucket(self, bucket_id: str) -> int:
-        """Delete every object of a bucket; returns the number of objects deleted."""
+        """Delete every listed object of a bucket; returns the number of objects deleted.
+
+        Empty objects are not listed (see :meth:`get_bucket_metadata`): delete them by key."""
         objects = self.get_bucket_metadata(bucket_id)
         results = self._run_many([(o.key, functools.partial(self.delete, bucket_id, o.key)) for o in objects])
         return sum(1 for r in results if r.ok)

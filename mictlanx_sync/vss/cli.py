@@ -15,10 +15,13 @@ import threading
 from types import FrameType
 from typing import Any, List, Optional, Sequence
 
+from ..cli import _int_at_least, _positive_int
 from ..errors import MictlanXError
 from ..models import PeerPayload
 from ..units import parse_size
 from ..uri import MictlanXURI
+
+_port = _int_at_least(0)  # 0: any free port
 
 __all__ = ["register", "add_subcommands", "build_parser", "main"]
 
@@ -97,26 +100,26 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
                         help="largest object accepted, e.g. 1GiB (default)")
 
     up = sub.add_parser("up", parents=[common], help="run a router and N peers in the foreground")
-    up.add_argument("--peers", type=int, default=2, help="number of storage peers (default 2)")
-    up.add_argument("--rf", type=int, default=1, help="default replication factor (default 1)")
+    up.add_argument("--peers", type=_positive_int, default=2, help="number of storage peers (default 2)")
+    up.add_argument("--rf", type=_positive_int, default=1, help="default replication factor (default 1)")
     up.add_argument("--data-dir", default=None, help="data directory (default: a temp dir)")
-    up.add_argument("--port", type=int, default=60666, help="router port (default 60666)")
+    up.add_argument("--port", type=_port, default=60666, help="router port (default 60666)")
     up.set_defaults(func=_run_up)
 
     peer = sub.add_parser("peer", parents=[common], help="run one storage peer")
-    peer.add_argument("--port", type=int, required=True)
+    peer.add_argument("--port", type=_port, required=True)
     peer.add_argument("--data-dir", required=True)
     peer.add_argument("--peer-id", default="mictlanx-peer-0")
-    peer.add_argument("--threads", type=int, default=32)
+    peer.add_argument("--threads", type=_positive_int, default=32)
     peer.add_argument("--no-fsync", action="store_true", help="skip fsync before commit (faster, unsafe)")
     peer.set_defaults(func=_run_peer)
 
     router = sub.add_parser("router", parents=[common], help="run one router")
-    router.add_argument("--port", type=int, required=True)
+    router.add_argument("--port", type=_port, required=True)
     router.add_argument("--peers", default="", help="peers as mictlanx://peer-0@host:port,...")
     router.add_argument("--router-id", default="mictlanx-router-0")
-    router.add_argument("--rf", type=int, default=1)
-    router.add_argument("--threads", type=int, default=32)
+    router.add_argument("--rf", type=_positive_int, default=1)
+    router.add_argument("--threads", type=_positive_int, default=32)
     router.set_defaults(func=_run_router)
 
 

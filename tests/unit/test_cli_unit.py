@@ -41,6 +41,8 @@ def test_an_option_after_the_command_wins_and_tags_merge() -> None:
 @pytest.mark.parametrize("argv", [
     ["ls"], ["nope"], ["ls", "b", "--workers", "0"], ["ls", "b", "--rf", "x"], ["ls", "b", "--chunk-size", "0"],
     ["put", "b", "k", "f", "--tag", "=v"], ["bench", "--sizes", ""], ["bench", "--bench-workers", "0"],
+    ["vss", "up", "--peers", "0"], ["vss", "up", "--rf", "-1"], ["vss", "up", "--port", "-5"],
+    ["vss", "peer", "--port", "x", "--data-dir", "d"], ["vss", "router", "--port", "1", "--threads", "0"],
 ])
 def test_usage_errors_return_2(argv: Any, capsys: Any) -> None:
     assert cli.main(argv) == 2
