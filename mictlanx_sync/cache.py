@@ -7,6 +7,8 @@ import threading
 from collections import OrderedDict
 from typing import Dict, Hashable, Optional, Tuple, Union
 
+from .errors import InvalidArgumentError
+
 Data = Union[bytes, bytearray, mmap.mmap]
 
 __all__ = ["Cache"]
@@ -31,11 +33,11 @@ class Cache:
     """
 
     def __init__(self, capacity: int, policy: str = "LRU") -> None:
+        if not isinstance(policy, str) or policy.upper() not in ("LRU", "LFU"):
+            raise InvalidArgumentError(f"eviction policy must be 'LRU' or 'LFU', not {policy!r}")
         policy = policy.upper()
-        if policy not in ("LRU", "LFU"):
-            raise ValueError(f"eviction policy must be 'LRU' or 'LFU', not {policy!r}")
-        if capacity < 0:
-            raise ValueError(f"cache capacity must not be negative: {capacity}")
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 0:
+            raise InvalidArgumentError(f"cache capacity must be a non-negative number of bytes, not {capacity!r}")
         self.capacity = capacity
         self.policy = policy
         self._lock = threading.Lock()

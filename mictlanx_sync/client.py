@@ -11,7 +11,7 @@ import os
 import random
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from typing import (
     Any,
     Callable,
@@ -46,7 +46,7 @@ from .errors import (
     ServerError,
 )
 from .log import LOG_PATH_ENV, get_logger, release_logger
-from .models import BallMetadata, Metadata
+from .models import BallMetadata, DeletedByKeyResponse, Metadata
 from .results import GetResult, ItemResult, ObjectInfo, PutResult
 from .router import Router
 from .transfer.chunking import ObjectLayout, layout_from_metadata
@@ -88,6 +88,10 @@ def _check_user_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
     if updated_at is not None and not updated_at.isdigit():
         raise InvalidArgumentError(f"tag 'updated_at' must be an integer string, got {updated_at!r}")
     return user_tags
+
+
+def _delete_on(router: Router, *, bucket_id: str, key: str) -> DeletedByKeyResponse:
+    return router.delete(bucket_id, key)
 
 
 def _update_on(router: Router, *, bucket_id: str, metadata: Metadata) -> None:
@@ -176,6 +180,10 @@ class Client:
         """The object cache."""
         return self._cache
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise InvalidArgumentError("this Client is closed")
+
     def close(self) -> None:
         """Stop the thread pool and close every router session. Idempotent."""
         if self._closed:
@@ -198,8 +206,7 @@ class Client:
     @contextlib.contextmanager
     def _operation(self, event: str, bucket_id: str, key: str) -> Iterator[Dict[str, Any]]:
         """Log one structured line per operation: event, bucket, key, bytes, seconds, ok."""
-        if self._closed:
-            raise InvalidArgumentError("this Client is closed")
+        self._check_open()
         record: Dict[str, Any] = {"bytes": 0}
         started = time.perf_counter()
         ok = False
@@ -220,6 +227,7 @@ class Client:
         errors (5xx), resets and (for reads) integrity failures are retried with backoff up to
         ``retry.chunk_attempts`` rounds. Other errors propagate unchanged.
         """
+        self._check_open()
         retry = self.config.retry
         last: Optional[MictlanXError] = None
         for attempt in range(1, retry.chunk_attempts + 1):
@@ -261,6 +269,7 @@ class Client:
         raise last
 
     def _manager(self, parallel: bool = True) -> TransferManager[Any]:
+        self._check_open()
         return TransferManager(self._executor if parallel else None, self.config.transfer.effective_window,
                                passthrough=_PASSTHROUGH)
 
@@ -407,15 +416,34 @@ class Client:
         """Undo a failed put: delete the chunks it stored, through every router. A failure here is
         attached to ``cause`` (as a note) rather than hiding it."""
         for chunk_key in list(chunk_keys):
-            for router in self._routers:
-                try:
-                    router.delete(bucket_id, chunk_key)
-                except NotFoundError:
-                    continue
-                except MictlanXError as exc:
-                    if hasattr(cause, "add_note"):  # Python 3.11+
-                        cause.add_note(f"cleanup of {bucket_id}@{chunk_key} failed: {exc}")
-                    break
+            try:
+                self._on_every_router(functools.partial(_delete_on, bucket_id=bucket_id, key=chunk_key))
+            except MictlanXError as exc:
+                if hasattr(cause, "add_note"):  # Python 3.11+
+                    cause.add_note(f"cleanup of {bucket_id}@{chunk_key} failed: {exc}")
+
+    def _on_every_router(self, action: Callable[[Router], R]) -> List[R]:
+        """``action`` through every router, for writes each router must see (deletes).
+
+        A router that answers ``NotFoundError`` counts as done; one that cannot be reached is
+        marked down and skipped, and that is an error only when no router could be reached.
+        """
+        self._check_open()
+        results: List[R] = []
+        unreachable: List[NetworkError] = []
+        for router in self._routers:
+            try:
+                results.append(action(router))
+            except NotFoundError:
+                continue
+            except NetworkError as exc:
+                self._balancer.mark_down(router)
+                unreachable.append(exc)
+        if unreachable and len(unreachable) == len(self._routers):
+            first = unreachable[0]
+            raise type(first)(f"all routers failed: {'; '.join(e.message for e in unreachable)}",
+                              bucket_id=first.bucket_id, key=first.key) from first
+        return results
 
     def _put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, bytearray, memoryview],
                    checksum: str, tags: Dict[str, str], rf: int, content_type: str,
@@ -805,22 +833,25 @@ class Client:
                 layout_keys = []
             if not layout_keys and self._bare_ball(bucket_id, key) is not None:
                 layout_keys = [key]
-            total = 0
-            for router in self._routers:
+
+            def delete_all(router: Router) -> int:
+                deleted = 0
                 for chunk_key in layout_keys:
                     try:
-                        total += router.delete(bucket_id, chunk_key).n_deletes
+                        deleted += router.delete(bucket_id, chunk_key).n_deletes
                     except NotFoundError:
                         continue
+                return deleted
+
             record["bytes"] = 0
-            return total
+            return sum(self._on_every_router(delete_all))
 
     def delete_by_ball_id(self, bucket_id: str, ball_id: str) -> int:
         """Delete every ball with this ball_id through every router; returns the count."""
         P.check_id(bucket_id, "bucket_id")
         P.check_id(ball_id, "ball_id")
         self._cache.invalidate((bucket_id, ball_id))
-        return sum(router.delete_by_ball_id(bucket_id, ball_id).n_deletes for router in self._routers)
+        return sum(self._on_every_router(lambda r: r.delete_by_ball_id(bucket_id, ball_id).n_deletes))
 
     def delete_bucket(self, bucket_id: str) -> int:
         """Delete every listed object of a bucket; returns the number of objects deleted.
@@ -850,6 +881,7 @@ class Client:
 
     def _run_many(self, calls: List[Tuple[str, Callable[[], R]]]) -> List[ItemResult[R]]:
         """Run one leaf task per item on the pool; one result or error per item, in order."""
+        self._check_open()
         futures = [self._executor.submit(call) for _, call in calls]
         results: List[ItemResult[R]] = []
         try:
@@ -858,6 +890,8 @@ class Client:
                     results.append(ItemResult(key=key, value=future.result()))
                 except MictlanXError as exc:
                     results.append(ItemResult(key=key, error=exc))
+                except CancelledError:  # close() cancelled it before it started
+                    results.append(ItemResult(key=key, error=MictlanXError("cancelled: the client was closed")))
         except BaseException:
             for future in futures:
                 future.cancel()

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, Tuple, Union
 
 import attrs
@@ -18,8 +19,13 @@ MAX_CHUNK_SIZE = 1 << 30
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    if not value > 0:
-        raise InvalidArgumentError(f"{attribute.name} must be positive, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise InvalidArgumentError(f"{attribute.name} must be a positive finite number, got {value!r}")
+
+
+def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(f"{attribute.name} must be a positive integer, got {value!r}")
 
 
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -75,7 +81,7 @@ class RetryConfig:
     backoff_jitter: float = attrs.field(default=0.1, validator=_non_negative)
     status_forcelist: Tuple[int, ...] = (429, 502, 503, 504)
     allowed_methods: Tuple[str, ...] = ("GET", "HEAD", "DELETE")
-    chunk_attempts: int = attrs.field(default=3, validator=_positive)
+    chunk_attempts: int = attrs.field(default=3, validator=_positive_int)
 
     def backoff(self, attempt: int, jitter: float) -> float:
         """Seconds to sleep before retry ``attempt`` (1-based), given a jitter draw in [0, 1)."""
@@ -93,7 +99,7 @@ class TransferConfig:
     """
 
     chunk_size: int = attrs.field(default=1_000_000, converter=_size, validator=_chunk_size)
-    max_workers: int = attrs.field(default=8, validator=_positive)
+    max_workers: int = attrs.field(default=8, validator=_positive_int)
     window: int = attrs.field(default=0, validator=_non_negative)
 
     @property

@@ -66,8 +66,15 @@ class TransferManager(Generic[R]):
                 if failures:
                     break
                 done, _ = wait(list(pending), timeout=_POLL, return_when=FIRST_COMPLETED)
+                # A task cancelled by the executor's shutdown(cancel_futures=True) never wakes a
+                # waiter: look for it, or this loop would poll for its result forever.
+                done = set(done) | {future for future in pending if future.cancelled()}
                 for future in done:
                     index = pending.pop(future)
+                    if future.cancelled():
+                        failures.append((index, MictlanXError("chunk task cancelled: the executor was shut "
+                                                              "down (the client was closed)")))
+                        continue
                     error = future.exception()
                     if error is not None:
                         failures.append((index, error))

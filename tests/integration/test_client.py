@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 import uuid
 
 import pytest
@@ -19,6 +20,7 @@ from mictlanx_sync.errors import (
     ForbiddenError,
     IntegrityError,
     InvalidArgumentError,
+    MictlanXError,
     NetworkError,
     NotFoundError,
 )
@@ -468,3 +470,58 @@ def test_put_file_of_a_directory_and_bad_updated_at_are_invalid(client, tmp_path
     client.put(bucket, "t", b"x")
     with pytest.raises(InvalidArgumentError, match="updated_at"):
         client.update_tags(bucket, "t", {"updated_at": "xyz"})
+
+
+def test_deletes_go_through_the_routers_that_answer(vss):
+    from mictlanx_sync.uri import MictlanXURI
+    from mictlanx_sync.vss.serve import free_port
+
+    live = MictlanXURI.parse(vss.uri).routers[0].port
+    uri = f"mictlanx://dead@127.0.0.1:{free_port()},live@127.0.0.1:{live}/?protocol=http"
+    bucket = _bucket()
+    with Client(uri) as c:
+        for key in ("k", "b2", "b3"):
+            c.put(bucket, key, b"hello")
+        assert c.delete(bucket, "k") == 1
+        assert c.delete_by_ball_id(bucket, "b2") == 1
+        assert c.delete_bucket(bucket) == 1
+        assert not any(c.exists(bucket, key) for key in ("k", "b2", "b3"))
+    dead = f"mictlanx://dead@127.0.0.1:{free_port()}/?protocol=http"
+    with Client(dead) as c, pytest.raises(NetworkError, match="all routers failed"):
+        c.delete_by_ball_id(bucket, "k")
+
+
+def test_every_method_of_a_closed_client_raises_the_same_typed_error(vss, tmp_path):
+    c = Client(vss.uri)
+    c.close()
+    calls = [lambda: c.get("b", "k"), lambda: c.put("b", "k", b"x"), lambda: c.get_metadata("b", "k"),
+             lambda: c.exists("b", "k"), lambda: list(c.get_stream("b", "k")), lambda: c.get_many("b", ["k"]),
+             lambda: c.put_many("b", [("k", b"x")]), lambda: c.delete_bucket("b"),
+             lambda: c.delete_by_ball_id("b", "k"), lambda: c.get_chunk("b", "k", 0),
+             lambda: c.get_by_ball_id("b", "k"), lambda: c.get_bucket_metadata("b"),
+             lambda: c.get_to_file("b", "k", str(tmp_path))]
+    for call in calls:
+        with pytest.raises(InvalidArgumentError, match="closed"):
+            call()
+
+
+def test_close_while_transfers_run_ends_them_with_an_error(vss):
+    bucket, c = _bucket(), Client(vss.uri, max_workers=2, chunk_size="64KB")
+    outcomes: list = []
+
+    def put(i):
+        try:
+            c.put(bucket, f"big{i}", os.urandom(8 << 20))
+            outcomes.append("stored")
+        except MictlanXError as exc:
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    c.close()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a transfer hung after close()"
+    assert len(outcomes) == 4
