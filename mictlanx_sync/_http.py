@@ -326,5 +326,17 @@ class HTTPClient:
         return Reply(response, what, bucket_id, key)
 
     def close(self) -> None:
-        """Close the session and its pooled connections."""
+        """Close the session and its pooled connections.
+
+        The pools are closed one by one: urllib3 2.x's ``PoolManager.clear()`` (what closing a
+        session does) only forgets them, so their idle sockets stayed open until the garbage
+        collector found them (later still when a kept traceback referred to them).
+        """
+        for adapter in self._session.adapters.values():
+            pools = getattr(getattr(adapter, "poolmanager", None), "pools", None)
+            if pools is not None:
+                for pool_key in list(pools.keys()):
+                    pool = pools.get(pool_key)
+                    if pool is not None:
+                        pool.close()
         self._session.close()
