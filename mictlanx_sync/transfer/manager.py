@@ -66,9 +66,10 @@ class TransferManager(Generic[R]):
                 if failures:
                     break
                 done, _ = wait(list(pending), timeout=_POLL, return_when=FIRST_COMPLETED)
-                # A task cancelled by the executor's shutdown(cancel_futures=True) never wakes a
-                # waiter: look for it, or this loop would poll for its result forever.
-                done = set(done) | {future for future in pending if future.cancelled()}
+                if not done:
+                    # A task cancelled by the executor's shutdown(cancel_futures=True) never wakes
+                    # a waiter: look for one, or this loop would poll for its result forever.
+                    done = {future for future in pending if future.cancelled()}
                 for future in done:
                     index = pending.pop(future)
                     if future.cancelled():
