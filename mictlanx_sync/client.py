@@ -882,7 +882,12 @@ class Client:
     def _run_many(self, calls: List[Tuple[str, Callable[[], R]]]) -> List[ItemResult[R]]:
         """Run one leaf task per item on the pool; one result or error per item, in order."""
         self._check_open()
-        futures = [self._executor.submit(call) for _, call in calls]
+        try:
+            futures = [self._executor.submit(call) for _, call in calls]
+        except RuntimeError:  # closed by another thread since the check above
+            self._closed = True
+            self._check_open()
+            raise
         results: List[ItemResult[R]] = []
         try:
             for (key, _), future in zip(calls, futures):

@@ -15,6 +15,7 @@ __all__ = ["TransferManager", "CancelToken"]
 R = TypeVar("R")
 CancelToken = threading.Event
 _POLL = 0.2
+_SHUT_DOWN = "chunk task not run: the executor was shut down (the client was closed)"
 
 
 class TransferManager(Generic[R]):
@@ -61,7 +62,11 @@ class TransferManager(Generic[R]):
         try:
             while next_consume < count:
                 while not failures and next_submit < count and next_submit - next_consume < self._window:
-                    pending[self._executor.submit(task, next_submit, self.cancel)] = next_submit
+                    try:
+                        pending[self._executor.submit(task, next_submit, self.cancel)] = next_submit
+                    except RuntimeError:  # "cannot schedule new futures after shutdown"
+                        failures.append((next_submit, MictlanXError(_SHUT_DOWN)))
+                        break
                     next_submit += 1
                 if failures:
                     break
@@ -73,8 +78,7 @@ class TransferManager(Generic[R]):
                 for future in done:
                     index = pending.pop(future)
                     if future.cancelled():
-                        failures.append((index, MictlanXError("chunk task cancelled: the executor was shut "
-                                                              "down (the client was closed)")))
+                        failures.append((index, MictlanXError(_SHUT_DOWN)))
                         continue
                     error = future.exception()
                     if error is not None:
@@ -92,8 +96,9 @@ class TransferManager(Generic[R]):
         if failures:
             self._abort(pending)
             # Let running tasks finish (they see the cancel token between steps), so that what the
-            # caller cleans up next (stored chunks, temp files) is not written to afterwards.
-            wait(list(pending))
+            # caller cleans up next (stored chunks, temp files) is not written to afterwards. Not
+            # the cancelled ones: after an executor shutdown they would never be marked done.
+            wait([future for future in pending if not future.cancelled()])
             self._raise(failures, what, bucket_id, key)
 
     def _run_inline(self, count: int, task: Callable[[int, CancelToken], R],
