@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -32,8 +33,33 @@ class VSSStartError(RuntimeError):
     """A VSS process did not come up (the message carries the tail of its log)."""
 
 
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (where outgoing connections get theirs)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now."""
+    """A TCP port that is free on ``host`` right now, chosen *below* the ephemeral range.
+
+    A port from ``bind(0)`` comes from the ephemeral range, so between this call and the server's
+    own bind any outgoing connection of any process could take it (a busy test run did, once).
+    Ports below the range are never handed out to outgoing connections.
+    """
+    rng = random.SystemRandom()
+    low = _ephemeral_low()
+    if low > 11000:
+        for _ in range(200):
+            port = rng.randrange(10000, low)
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((host, port))
+                except OSError:
+                    continue
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
