@@ -22,6 +22,13 @@ SPOOL_PIECE = 8 * 1024 * 1024  # bytes read at a time from a stream being spoole
 Buffer = Union[bytes, bytearray, memoryview]
 
 
+def _readable_in_place(status: os.stat_result) -> bool:
+    """Whether a file's bytes can be read in place with ``pread``: a regular file whose size the
+    kernel knows. Anything else (a pipe, a device, a /proc or /sys file that reports size 0) is
+    read through and spooled."""
+    return stat.S_ISREG(status.st_mode) and status.st_size > 0
+
+
 def byte_view(data: Buffer) -> memoryview:
     """A flat, one-byte-per-item view of ``data``: any buffer (an ``array('i')``, a 2-D view)
     counts by bytes; a strided view (``view[::2]``) is copied into its bytes, in order."""
@@ -90,10 +97,8 @@ class FileSource(Source):
         if stat.S_ISDIR(status.st_mode):  # Linux opens a directory read-only without complaint
             os.close(fd)
             raise InvalidArgumentError(f"is a directory, not a file: {os.fspath(path)!r}")
-        if stat.S_ISREG(status.st_mode) and status.st_size > 0:
+        if _readable_in_place(status):
             return cls(fd, status.st_size, close_fd=True)
-        # A pipe, a device, or a file whose size reads as 0 (/proc, /sys): its bytes are known
-        # only by reading it, so it is spooled like any stream.
         with os.fdopen(fd, "rb") as stream:
             return _spool(_file_pieces(stream), None)
 
@@ -226,7 +231,7 @@ def open_source(value: Any, spool_dir: Optional[str] = None) -> Source:
             try:
                 fd = value.fileno()
                 status = os.fstat(fd)
-                if stat.S_ISREG(status.st_mode) and status.st_size > 0:
+                if _readable_in_place(status):
                     position = value.tell()
                     return FileSource(fd, max(0, status.st_size - position), start=position)
             except (OSError, ValueError):
