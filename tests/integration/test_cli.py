@@ -16,6 +16,7 @@ import pytest
 
 from mictlanx_sync import cli
 from mictlanx_sync.__version__ import __version__
+from mictlanx_sync._get import Downloader
 from mictlanx_sync.cli import main
 from mictlanx_sync.client import Client
 
@@ -411,15 +412,15 @@ def test_uri_from_the_environment_in_a_real_process(vss: Any, bucket: str) -> No
 # ----------------------------------------------------------------------------------- Ctrl-C
 def _interrupt_after_first_chunk(monkeypatch: Any) -> List[int]:
     calls: List[int] = []
-    original = Client._fetch_chunk
+    original = Downloader.fetch_chunk
 
-    def fetch(self: Client, layout: Any, index: int, buffer: Any, cancel: Any, **kwargs: Any) -> None:
+    def fetch(self: Downloader, layout: Any, index: int, buffer: Any, cancel: Any, **kwargs: Any) -> None:
         calls.append(index)
         if len(calls) > 1:
             raise KeyboardInterrupt
         original(self, layout, index, buffer, cancel, **kwargs)
 
-    monkeypatch.setattr(Client, "_fetch_chunk", fetch)
+    monkeypatch.setattr(Downloader, "fetch_chunk", fetch)
     return calls
 
 

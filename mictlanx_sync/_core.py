@@ -1,0 +1,162 @@
+"""The machinery a Client's operations share: routers with failover, the pool, the cache, the log.
+
+``Client`` is the public facade; the put pipeline (``_put``), the get pipeline (``_get``) and the
+listings (``listing``) each receive one :class:`ClientCore` and use only what it offers here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
+
+from .balancer import RoundRobinBalancer
+from .cache import Cache
+from .config import ClientConfig
+from .errors import (
+    AlreadyExistsError,
+    ForbiddenError,
+    IntegrityError,
+    InvalidArgumentError,
+    MictlanXError,
+    NetworkError,
+    NotFoundError,
+    ServerError,
+)
+from .router import Router
+from .transfer.manager import CancelToken, TransferManager
+
+__all__ = ["ClientCore", "PASSTHROUGH"]
+
+R = TypeVar("R")
+# Errors a transfer hands back as themselves: the caller acts on them, not on "a chunk failed".
+PASSTHROUGH = (IntegrityError, NotFoundError, ForbiddenError, AlreadyExistsError, InvalidArgumentError)
+
+
+class ClientCore:
+    """Routers with failover and backoff, the worker pool, the object cache and the operation log.
+
+    Thread safety: shared by every thread using the Client; the balancer, cache and pool lock
+    themselves, and the rest is read-only after construction.
+    """
+
+    def __init__(self, *, config: ClientConfig, client_id: str, routers: List[Router],
+                 cache: Cache, log: logging.Logger) -> None:
+        self.config = config
+        self.client_id = client_id
+        self.routers = routers
+        self.balancer: RoundRobinBalancer[Router] = RoundRobinBalancer(routers, cooldown=config.router_cooldown)
+        self.cache = cache
+        self.log = log
+        self.executor = ThreadPoolExecutor(max_workers=config.transfer.max_workers, thread_name_prefix="mictlanx")
+        self.closed = False
+
+    def check_open(self) -> None:
+        """Raise ``InvalidArgumentError`` once the client is closed."""
+        if self.closed:
+            raise InvalidArgumentError("this Client is closed")
+
+    def close(self) -> None:
+        """Stop the pool and close every router session (the caller makes it idempotent)."""
+        self.closed = True
+        self.executor.shutdown(wait=True, cancel_futures=True)
+        for router in self.routers:
+            router.close()
+
+    @contextlib.contextmanager
+    def operation(self, event: str, bucket_id: str, key: str) -> Iterator[Dict[str, Any]]:
+        """Log one structured line per operation: event, bucket, key, bytes, seconds, ok."""
+        self.check_open()
+        record: Dict[str, Any] = {"bytes": 0}
+        started = time.perf_counter()
+        ok = False
+        try:
+            yield record
+            ok = True
+        finally:
+            seconds = time.perf_counter() - started
+            level = logging.INFO if ok else logging.WARNING
+            self.log.log(level, "event=%s client_id=%s bucket_id=%s key=%s bytes=%d seconds=%.4f ok=%s",
+                         event, self.client_id, bucket_id, key, record["bytes"], seconds, ok)
+
+    def with_router(self, action: Callable[[Router], R], *, cancel: Optional[CancelToken] = None,
+                    retry_integrity: bool = False) -> R:
+        """Run ``action`` on a router with failover and backoff.
+
+        A router that fails to connect is marked down and the next one is tried at once; server
+        errors (5xx), resets and (for reads) integrity failures are retried with backoff up to
+        ``retry.chunk_attempts`` rounds. Other errors propagate unchanged.
+        """
+        self.check_open()
+        retry = self.config.retry
+        last: Optional[MictlanXError] = None
+        failed_routers: List[str] = []
+        for attempt in range(1, retry.chunk_attempts + 1):
+            failed_routers = []
+            for router in self.balancer.candidates():
+                if cancel is not None and cancel.is_set():
+                    raise last or NetworkError("transfer cancelled")
+                try:
+                    result = action(router)
+                    self.balancer.mark_up(router)
+                    return result
+                except NetworkError as exc:
+                    self.balancer.mark_down(router)
+                    failed_routers.append(router.base_url)
+                    last = exc
+                except IntegrityError as exc:
+                    if not retry_integrity:
+                        raise
+                    last = exc
+                    break
+                except (NotFoundError, ForbiddenError, AlreadyExistsError):
+                    raise
+                except ServerError as exc:
+                    if exc.status is not None and exc.status < 500:
+                        raise
+                    last = exc
+                    break
+            if attempt < retry.chunk_attempts:
+                delay = retry.backoff(attempt, random.random())
+                if cancel is not None:
+                    if cancel.wait(delay):
+                        break
+                else:
+                    time.sleep(delay)
+        if isinstance(last, NetworkError) and failed_routers and len(failed_routers) == len(self.routers):
+            raise type(last)(f"all routers failed ({', '.join(failed_routers)}); last error: {last.message}",
+                             bucket_id=last.bucket_id, key=last.key) from last
+        assert last is not None
+        raise last
+
+    def on_every_router(self, action: Callable[[Router], R]) -> List[R]:
+        """``action`` through every router, for writes each router must see (deletes).
+
+        A router that answers ``NotFoundError`` counts as done; one that cannot be reached is
+        marked down and skipped, and that is an error only when no router could be reached.
+        """
+        self.check_open()
+        results: List[R] = []
+        unreachable: List[NetworkError] = []
+        for router in self.routers:
+            try:
+                results.append(action(router))
+            except NotFoundError:
+                continue
+            except NetworkError as exc:
+                self.balancer.mark_down(router)
+                unreachable.append(exc)
+        if unreachable and len(unreachable) == len(self.routers):
+            first = unreachable[0]
+            raise type(first)(f"all routers failed: {'; '.join(e.message for e in unreachable)}",
+                              bucket_id=first.bucket_id, key=first.key) from first
+        return results
+
+    def manager(self, parallel: bool = True) -> TransferManager[Any]:
+        """A transfer manager over the pool (``parallel``) or running tasks on the caller's thread."""
+        self.check_open()
+        return TransferManager(self.executor if parallel else None, self.config.transfer.effective_window,
+                               passthrough=PASSTHROUGH)

@@ -1,0 +1,183 @@
+"""The put pipeline: check, plan chunks, hash, upload each chunk (step 1 + step 2), undo on failure."""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+from . import _protocol as P
+from ._core import ClientCore
+from .config import check_chunk_size
+from .errors import (
+    AlreadyExistsError,
+    IntegrityError,
+    InvalidArgumentError,
+    MaxAvailabilityReachedError,
+    MictlanXError,
+    NotFoundError,
+    ServerError,
+)
+from .models import DeletedByKeyResponse
+from .results import PutResult
+from .router import Router
+from .transfer.manager import CancelToken
+from .transfer.progress import Progress, ProgressArg
+from .transfer.sources import Source, checksums
+from .units import SizeLike
+
+__all__ = ["Uploader", "check_user_tags"]
+
+
+def check_user_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    """``P.check_tags``, and ``updated_at`` (which readers sort by) must be an integer string."""
+    user_tags = P.check_tags(tags)
+    updated_at = user_tags.get(P.TAG_UPDATED_AT)
+    if updated_at is not None and not updated_at.isdigit():
+        raise InvalidArgumentError(f"tag 'updated_at' must be an integer string, got {updated_at!r}")
+    return user_tags
+
+
+def _delete_on(router: Router, *, bucket_id: str, key: str) -> DeletedByKeyResponse:
+    return router.delete(bucket_id, key)
+
+
+class Uploader:
+    """Stores objects as chunked balls in the reference layout, chunk 0 last.
+
+    Thread safety: stateless beyond its :class:`ClientCore`; any number of puts may run at once.
+    """
+
+    def __init__(self, core: ClientCore) -> None:
+        self._core = core
+
+    @staticmethod
+    def check_put(bucket_id: str, key: str, tags: Optional[Mapping[str, str]],
+                  rf: int) -> Tuple[str, str, Dict[str, str]]:
+        """Validate a put's ids, tags and replication factor; returns the user tags as a dict."""
+        P.check_id(bucket_id, "bucket_id")
+        P.check_id(key, "key")
+        user_tags = check_user_tags(tags)
+        if isinstance(rf, bool) or not isinstance(rf, int) or rf < 1:
+            raise InvalidArgumentError(f"rf must be a positive integer, got {rf!r}")
+        return bucket_id, key, user_tags
+
+    def put_source(self, event: str, bucket_id: str, key: str, source: Source, user_tags: Dict[str, str],
+                   chunk_size: Optional[SizeLike], rf: int, content_type: str, progress: ProgressArg,
+                   parallel: bool) -> PutResult:
+        """Store ``source`` as ``bucket_id``/``key``; on failure remove the chunks this call stored."""
+        core = self._core
+        size_per_chunk = check_chunk_size(chunk_size) if chunk_size is not None \
+            else core.config.transfer.chunk_size
+        P.check_content_type(content_type)
+        with core.operation(event, bucket_id, key) as record:
+            started = time.perf_counter()
+            spans = source.spans(size_per_chunk)
+            last_key = P.chunk_key(key, len(spans) - 1)
+            if len(last_key) > P.MAX_ID_LENGTH:
+                raise InvalidArgumentError(
+                    f"key is too long for {len(spans)} chunks: chunk keys such as {last_key[-20:]!r} would be "
+                    f"{len(last_key)} characters, more than {P.MAX_ID_LENGTH}", bucket_id=bucket_id, key=key)
+            full_checksum, chunk_sums = checksums(source, spans, core.manager(parallel))
+            base_tags = {P.TAG_UPDATED_AT: str(time.time_ns()), **user_tags,
+                         P.TAG_NUM_CHUNKS: str(len(spans)), P.TAG_GROUP_ID: key,
+                         P.TAG_FULL_CHECKSUM: full_checksum}
+            meter = Progress(source.size, progress, description=f"put {key}")
+            replicas: Dict[int, Tuple[str, ...]] = {}
+            created: List[str] = []  # chunk keys this put stored (removed again if it fails)
+            core.cache.invalidate((bucket_id, key))
+
+            def upload(index: int, cancel: CancelToken) -> Tuple[str, ...]:
+                span = spans[index]
+                data = source.read(span.offset, span.size)
+                chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(span.size)}
+                chunk_key = P.chunk_key(key, index)
+                placed, new = self.put_chunk(bucket_id, chunk_key, key, data, chunk_sums[index], chunk_tags, rf,
+                                             content_type, cancel)
+                if new:
+                    created.append(chunk_key)  # list.append is atomic
+                meter.add(span.size)
+                return placed
+
+            def collect(index: int, placed: Tuple[str, ...]) -> None:
+                replicas[index] = placed
+
+            # Chunk 0 goes last: readers treat an object without chunk 0 as absent, so a put that
+            # fails half-way never shows a torn object.
+            order = list(range(1, len(spans))) + [0]
+            try:
+                core.manager(parallel).run(len(spans) - 1, lambda i, c: upload(order[i], c),
+                                           lambda i, placed: collect(order[i], placed),
+                                           what=f"{event} of {len(spans)} chunks", bucket_id=bucket_id, key=key)
+                collect(0, upload(0, CancelToken()))
+            except AlreadyExistsError as exc:
+                self.remove_chunks(bucket_id, created, exc)
+                if isinstance(exc, MaxAvailabilityReachedError):
+                    raise
+                raise AlreadyExistsError(f"{bucket_id}@{key} already exists with different content; "
+                                         f"delete it first", bucket_id=bucket_id, key=key,
+                                         status=exc.status, detail=exc.detail) from exc
+            except MictlanXError as exc:
+                self.remove_chunks(bucket_id, created, exc)
+                raise
+            finally:
+                meter.close()
+            record["bytes"] = source.size
+            peers = tuple(sorted({peer for placed in replicas.values() for peer in placed}))
+            return PutResult(bucket_id=bucket_id, key=key, size=source.size, checksum=full_checksum,
+                             num_chunks=len(spans), replicas=peers, seconds=time.perf_counter() - started)
+
+    def remove_chunks(self, bucket_id: str, chunk_keys: List[str], cause: MictlanXError) -> None:
+        """Undo a failed put: delete the chunks it stored, through every router. A failure here is
+        attached to ``cause`` (as a note) rather than hiding it."""
+        for chunk_key in list(chunk_keys):
+            try:
+                self._core.on_every_router(functools.partial(_delete_on, bucket_id=bucket_id, key=chunk_key))
+            except MictlanXError as exc:
+                if hasattr(cause, "add_note"):  # Python 3.11+
+                    cause.add_note(f"cleanup of {bucket_id}@{chunk_key} failed: {exc}")
+
+    def put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, bytearray, memoryview],
+                  checksum: str, tags: Dict[str, str], rf: int, content_type: str,
+                  cancel: CancelToken) -> Tuple[Tuple[str, ...], bool]:
+        """Step 1 + step 2 of one chunk (whose SHA-256 is ``checksum``) on one router, retried
+        together with failover.
+
+        Returns:
+            The replicas, and whether this call stored the chunk (False: it was already there).
+        """
+        core = self._core
+
+        def attempt(router: Router) -> Tuple[Tuple[str, ...], bool]:
+            try:
+                reply = router.put_metadata(bucket_id, chunk_key, len(data), checksum, core.client_id,
+                                            content_type, ball_id, tags, replication_factor=rf)
+            except MaxAvailabilityReachedError:
+                return self._already_stored(router, bucket_id, chunk_key, checksum, tags), False
+            if not reply.tasks_ids:
+                raise ServerError(f"router {router.base_url} answered step 1 without a task id",
+                                  bucket_id=bucket_id, key=chunk_key, status=500)
+            stored = router.put_chunked(reply.tasks_ids[0], data, bucket_id=bucket_id, key=chunk_key)
+            if stored.size != len(data):
+                raise IntegrityError(f"router stored {stored.size} bytes, sent {len(data)}",
+                                     bucket_id=bucket_id, key=chunk_key)
+            return stored.peer_ids or reply.replicas, True
+
+        return core.with_router(attempt, cancel=cancel)
+
+    @staticmethod
+    def _already_stored(router: Router, bucket_id: str, chunk_key: str, checksum: str,
+                        tags: Mapping[str, str]) -> Tuple[str, ...]:
+        """After a 404/666 on step 1: fine if the stored chunk is this very chunk of this very
+        object (a retried chunk, or a repeated put of the same content), a conflict otherwise."""
+        try:
+            existing = router.get_metadata(bucket_id, chunk_key)
+        except NotFoundError as exc:
+            raise MaxAvailabilityReachedError(
+                f"no peer can take {bucket_id}@{chunk_key} (all full or unavailable)",
+                bucket_id=bucket_id, key=chunk_key) from exc
+        if not existing.metadata.holds_chunk(checksum, tags):
+            raise AlreadyExistsError(
+                f"{bucket_id}@{chunk_key} already exists with different content; delete it first",
+                bucket_id=bucket_id, key=chunk_key)
+        return (existing.peer_id,)
