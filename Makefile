@@ -30,7 +30,7 @@ bench: $(STAMP)
 	$(PY) tests/benchmarks/run.py $(BENCH_ARGS)
 
 vss: $(STAMP)
-	$(VENV)/bin/mictlanx-sync vss up --peers 2 --rf 1 --data-dir .vss-data --port 60666
+	$(VENV)/bin/mictlanx-sync vss up --peers 2 --peer-ports 24000,24001 --rf 1 --data-dir .vss-data --port 60666
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .vss-data .hypothesis

@@ -78,6 +78,11 @@ class GetResult:
         """Each chunk's metadata, in index order."""
         return self.info.chunks
 
+    @property
+    def metadatas(self) -> Tuple[Metadata, ...]:
+        """The seed's name for :attr:`metadata`: each chunk's metadata, in index order."""
+        return self.info.chunks
+
 
 @attrs.frozen(kw_only=True)
 class ItemResult(Generic[T]):

@@ -33,6 +33,16 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
+def _port_list(text: str) -> List[int]:
+    parts = [part.strip() for part in text.split(",")]
+    if not parts or any(not part for part in parts):
+        raise argparse.ArgumentTypeError(f"expected comma-separated ports, e.g. 24000,24001, got {text!r}")
+    ports = [_port(part) for part in parts]
+    if any(not 1 <= p <= 65535 for p in ports) or len(set(ports)) != len(ports):
+        raise argparse.ArgumentTypeError(f"peer ports must be distinct and in 1..65535, got {text!r}")
+    return ports
+
+
 def _run_peer(args: argparse.Namespace) -> int:
     from .peer_app import PeerConfig, create_peer_app
     from .server import ServerConfig, run_until_signalled
@@ -72,12 +82,16 @@ def _run_up(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with serve(peers=args.peers, rf=args.rf, data_dir=args.data_dir, port=args.port, host=args.host,
-                   max_body_size=args.max_body_size) as vss:
+        peer_ports = args.peer_ports
+        peers = args.peers if args.peers is not None else (len(peer_ports) if peer_ports else 2)
+        with serve(peers=peers, rf=args.rf, data_dir=args.data_dir, port=args.port, host=args.host,
+                   max_body_size=args.max_body_size, peer_ports=peer_ports) as vss:
+            for peer_id, url in zip(vss.peer_ids, vss.peer_urls):
+                _announce(f"peer {peer_id} {url}")
             _announce(vss.uri)
             while not done.wait(3600):
                 pass
-    except VSSStartError as exc:
+    except (VSSStartError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
@@ -100,7 +114,10 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
                         help="largest object accepted, e.g. 1GiB (default)")
 
     up = sub.add_parser("up", parents=[common], help="run a router and N peers in the foreground")
-    up.add_argument("--peers", type=_positive_int, default=2, help="number of storage peers (default 2)")
+    up.add_argument("--peers", type=_positive_int, default=None,
+                    help="number of storage peers (default 2, or one per --peer-ports entry)")
+    up.add_argument("--peer-ports", type=_port_list, default=None, metavar="P1,P2,...",
+                    help="the peers' ports, one per peer (default: free ports), e.g. 24000,24001")
     up.add_argument("--rf", type=_positive_int, default=1, help="default replication factor (default 1)")
     up.add_argument("--data-dir", default=None, help="data directory (default: a temp dir)")
     up.add_argument("--port", type=_port, default=60666, help="router port (default 60666)")

@@ -139,7 +139,7 @@ class LocalVSS:
 
     def __init__(self, *, peers: int, rf: int, data_dir: str, port: int, host: str,
                  max_body_size: Optional[int], startup_timeout: float, log_dir: str,
-                 fsync: bool = True) -> None:
+                 fsync: bool = True, peer_ports: Optional[Sequence[int]] = None) -> None:
         self.fsync = fsync
         self.host = host
         self.rf = rf
@@ -148,7 +148,7 @@ class LocalVSS:
         self.log_dir = log_dir
         self.peer_ids = [f"mictlanx-peer-{i}" for i in range(peers)]
         self.data_dirs = [os.path.join(data_dir, pid) for pid in self.peer_ids]
-        self.peer_ports = [free_port(host) for _ in range(peers)]
+        self.peer_ports = list(peer_ports) if peer_ports else [free_port(host) for _ in range(peers)]
         self.peer_urls = [f"http://{host}:{p}" for p in self.peer_ports]
         self.router_port = port or free_port(host)
         self.router_url = f"http://{host}:{self.router_port}"
@@ -249,10 +249,23 @@ class LocalVSS:
         return url
 
 
+def _check_peer_ports(peers: int, peer_ports: Sequence[int], router_port: int) -> None:
+    """``peer_ports`` names one distinct port in 1..65535 per peer, none the router's."""
+    ports = list(peer_ports)
+    if len(ports) != peers:
+        raise ValueError(f"peer_ports names {len(ports)} port(s) for {peers} peer(s)")
+    for port in ports:
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            raise ValueError(f"invalid peer port {port!r}: must be an integer in 1..65535")
+    if len(set(ports)) != len(ports) or (router_port and router_port in ports):
+        raise ValueError(f"peer ports {ports} must be distinct and differ from the router port {router_port}")
+
+
 @contextlib.contextmanager
 def serve(peers: int = 2, rf: int = 1, data_dir: Optional[str] = None, port: int = 0,
           host: str = "127.0.0.1", *, max_body_size: Optional[int] = None,
-          startup_timeout: float = 30.0, fsync: bool = True) -> Iterator[LocalVSS]:
+          startup_timeout: float = 30.0, fsync: bool = True,
+          peer_ports: Optional[Sequence[int]] = None) -> Iterator[LocalVSS]:
     """Run a local VSS (``peers`` peer processes and one router process) for the ``with`` body.
 
     Args:
@@ -265,6 +278,8 @@ def serve(peers: int = 2, rf: int = 1, data_dir: Optional[str] = None, port: int
         max_body_size: the largest object accepted (bytes; default 1 GiB).
         startup_timeout: seconds to wait for every process to become ready.
         fsync: peers fsync each object before it becomes visible (off: faster, not crash-safe).
+        peer_ports: the peers' ports, one per peer (``make vss`` uses 24000,24001 as the seed's
+            samples expect); free ports when None.
 
     Yields:
         The running :class:`LocalVSS`.
@@ -274,12 +289,14 @@ def serve(peers: int = 2, rf: int = 1, data_dir: Optional[str] = None, port: int
     """
     if peers < 1:
         raise ValueError("peers must be at least 1")
+    if peer_ports is not None:
+        _check_peer_ports(peers, peer_ports, port)
     owned = data_dir is None
     root = tempfile.mkdtemp(prefix="mictlanx-vss-") if data_dir is None else os.path.abspath(data_dir)
     os.makedirs(root, exist_ok=True)
     log_dir = tempfile.mkdtemp(prefix="mictlanx-vss-logs-")
     vss = LocalVSS(peers=peers, rf=rf, data_dir=root, port=port, host=host, max_body_size=max_body_size,
-                   startup_timeout=startup_timeout, log_dir=log_dir, fsync=fsync)
+                   startup_timeout=startup_timeout, log_dir=log_dir, fsync=fsync, peer_ports=peer_ports)
     try:
         vss.start()
         yield vss
