@@ -6,6 +6,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _protocol as P
 from . import errors
+from ._address import resolve_address
 from ._http import SessionFactory
 from ._service import Body, _parse, _Service, as_body, as_multipart_body, n_deletes_header
 from .config import RetryConfig, Timeouts
@@ -41,19 +42,34 @@ class Peer(_Service):
         verify: TLS verification (bool or CA bundle path).
         pool_maxsize: pooled connections; at least the number of threads sharing this Peer.
         session_factory: test seam that builds the ``requests.Session``.
+        ip_addr, port, protocol, api_version: the seed's way to name the peer instead of
+            ``base_url`` (``protocol`` defaults to ``http``; only ``api_version=4`` is spoken; port
+            0 or -1 leaves the port out of the URL).
 
     Example:
         >>> peer = Peer("http://127.0.0.1:24000", peer_id="mictlanx-peer-0")
         >>> peer.base_url
         'http://127.0.0.1:24000'
+        >>> Peer(peer_id="mictlanx-peer-0", ip_addr="localhost", port=24000, protocol="http",
+        ...      api_version=4).base_url
+        'http://localhost:24000'
     """
 
-    def __init__(self, base_url: str, *, peer_id: str = "", timeouts: Optional[Timeouts] = None,
-                 retry: Optional[RetryConfig] = None, verify: Union[bool, str] = True,
-                 pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None) -> None:
-        super().__init__(base_url, timeouts=timeouts, retry=retry, verify=verify,
+    def __init__(self, base_url: Optional[str] = None, *, peer_id: str = "",
+                 timeouts: Optional[Timeouts] = None, retry: Optional[RetryConfig] = None,
+                 verify: Union[bool, str] = True, pool_maxsize: int = 10,
+                 session_factory: Optional[SessionFactory] = None, ip_addr: Optional[str] = None,
+                 port: Optional[int] = None, protocol: Optional[str] = None,
+                 api_version: Optional[int] = None) -> None:
+        address = resolve_address(base_url, ip_addr=ip_addr, port=port, protocol=protocol,
+                                  api_version=api_version, kind="peer")
+        super().__init__(address.base_url, timeouts=timeouts, retry=retry, verify=verify,
                          pool_maxsize=pool_maxsize, session_factory=session_factory)
         self.peer_id = peer_id
+        self.ip_addr = address.ip_addr
+        self.port = address.port
+        self.protocol = address.protocol
+        self.api_version = address.api_version
 
     def put_metadata(self, bucket_id: str, key: str, size: int, checksum: str, producer_id: str = "",
                      content_type: str = P.DEFAULT_CONTENT_TYPE, ball_id: str = "",

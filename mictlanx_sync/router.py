@@ -6,6 +6,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Union
 
 from . import _protocol as P
 from . import errors
+from ._address import resolve_address
 from ._http import SessionFactory
 from ._service import Body, _parse, _Service, as_body, as_multipart_body
 from .config import RetryConfig, Timeouts
@@ -39,19 +40,36 @@ class Router(_Service):
         verify: TLS verification (bool or CA bundle path).
         pool_maxsize: pooled connections; at least the number of threads sharing this Router.
         session_factory: test seam that builds the ``requests.Session``.
+        ip_addr, port, protocol, api_version, http2: the seed's way to name the router instead of
+            ``base_url`` (``protocol`` defaults to ``http``; only ``api_version=4`` is spoken;
+            ``https`` leaves the port out as the reference does). ``http2`` is recorded for
+            :meth:`MictlanXURI.build <mictlanx_sync.MictlanXURI.build>`; requests speaks HTTP/1.1.
 
     Example:
         >>> router = Router("http://127.0.0.1:60666", router_id="mictlanx-router-0")
         >>> router.router_id
         'mictlanx-router-0'
+        >>> Router(router_id="router-0", ip_addr="localhost", port=60666, protocol="http",
+        ...        api_version=4, http2=False).base_url
+        'http://localhost:60666'
     """
 
-    def __init__(self, base_url: str, *, router_id: str = "", timeouts: Optional[Timeouts] = None,
-                 retry: Optional[RetryConfig] = None, verify: Union[bool, str] = True,
-                 pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None) -> None:
-        super().__init__(base_url, timeouts=timeouts, retry=retry, verify=verify,
+    def __init__(self, base_url: Optional[str] = None, *, router_id: str = "",
+                 timeouts: Optional[Timeouts] = None, retry: Optional[RetryConfig] = None,
+                 verify: Union[bool, str] = True, pool_maxsize: int = 10,
+                 session_factory: Optional[SessionFactory] = None, ip_addr: Optional[str] = None,
+                 port: Optional[int] = None, protocol: Optional[str] = None,
+                 api_version: Optional[int] = None, http2: bool = False) -> None:
+        address = resolve_address(base_url, ip_addr=ip_addr, port=port, protocol=protocol,
+                                  api_version=api_version, kind="router")
+        super().__init__(address.base_url, timeouts=timeouts, retry=retry, verify=verify,
                          pool_maxsize=pool_maxsize, session_factory=session_factory)
         self.router_id = router_id
+        self.ip_addr = address.ip_addr
+        self.port = address.port
+        self.protocol = address.protocol
+        self.api_version = address.api_version
+        self.http2 = bool(http2)  # recorded for MictlanXURI.build; requests speaks HTTP/1.1
 
     def put_metadata(self, bucket_id: str, key: str, size: int, checksum: str, producer_id: str = "",
                      content_type: str = P.DEFAULT_CONTENT_TYPE, ball_id: str = "",

@@ -11,8 +11,9 @@ canonical form of ``u`` and ``parse(build(x)) == x``.
 
 from __future__ import annotations
 
+import functools
 import re
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, overload
 from urllib.parse import parse_qsl
 
 import attrs
@@ -83,6 +84,27 @@ def _check_api_version(instance: object, attribute: attrs.Attribute[int], value:
         raise InvalidURIError(f"invalid api_version {value!r}: must be a positive integer")
 
 
+class _Build:
+    """``uri.build()``: the canonical string of a parsed URI; ``MictlanXURI.build(routers)``: the
+    seed's form, the URI string naming a list of routers (see :meth:`MictlanXURI.from_routers`)."""
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> Callable[[Iterable[Any]], str]: ...
+
+    @overload
+    def __get__(self, instance: MictlanXURI, owner: type) -> Callable[[], str]: ...
+
+    def __get__(self, instance: Optional[MictlanXURI], owner: type) -> Callable[..., str]:
+        if instance is None:
+            return _build_from_routers
+        return functools.partial(MictlanXURI._canonical, instance)
+
+
+def _build_from_routers(routers: Iterable[Any]) -> str:
+    """The canonical URI string naming ``routers`` (``MictlanXURI.build(routers)``)."""
+    return MictlanXURI.from_routers(routers)._canonical()
+
+
 @attrs.frozen(kw_only=True)
 class MictlanXURI:
     """A parsed ``mictlanx://`` URI: the routers to use and how to talk to them.
@@ -92,6 +114,14 @@ class MictlanXURI:
         >>> uri.routers[0].port, uri.protocol, uri.api_version
         (60666, 'http', 4)
         >>> uri.build()
+        'mictlanx://r0@localhost:60666/?protocol=http&api_version=4&http2=0'
+
+    ``MictlanXURI.build(routers)`` (called on the class, as the seed does) names a list of
+    :class:`~mictlanx_sync.Router` objects:
+
+        >>> from mictlanx_sync import Router
+        >>> MictlanXURI.build([Router(router_id="r0", ip_addr="localhost", port=60666, protocol="http",
+        ...                           api_version=4)])
         'mictlanx://r0@localhost:60666/?protocol=http&api_version=4&http2=0'
     """
 
@@ -168,8 +198,41 @@ class MictlanXURI:
                     f"unknown query parameter {name!r}: expected protocol, api_version or http2")
         return options
 
-    def build(self) -> str:
-        """The canonical URI string for this value."""
+    build = _Build()
+
+    @classmethod
+    def from_routers(cls, routers: Iterable[Any]) -> MictlanXURI:
+        """The URI naming ``routers``: :class:`~mictlanx_sync.Router` objects (or anything with
+        ``router_id``, ``ip_addr``, ``port``, ``protocol``, ``api_version`` and ``http2``) or
+        :class:`RouterSpec` values. ``MictlanXURI.build(routers)`` is ``from_routers(routers).build()``.
+
+        Raises:
+            InvalidURIError: no routers, or routers that disagree on protocol, api_version or http2.
+        """
+        specs: List[RouterSpec] = []
+        options: Dict[str, Any] = {}
+        for index, router in enumerate(routers):
+            if isinstance(router, RouterSpec):
+                specs.append(router)
+                continue
+            try:
+                spec = RouterSpec(router_id=router.router_id or f"mictlanx-router-{index}",
+                                  host=router.ip_addr, port=router.port)
+                these = {"protocol": router.protocol, "api_version": router.api_version,
+                         "http2": bool(getattr(router, "http2", False))}
+            except AttributeError as exc:
+                raise InvalidURIError(f"router {index} ({router!r}) has no router_id/ip_addr/port/protocol/"
+                                      f"api_version") from exc
+            for name, value in these.items():
+                if options.setdefault(name, value) != value:
+                    raise InvalidURIError(f"routers disagree on {name} ({options[name]!r} and {value!r}): "
+                                          f"one URI carries one {name} for all its routers")
+            specs.append(spec)
+        if not specs:
+            raise InvalidURIError("no routers: MictlanXURI.build needs at least one router")
+        return cls(routers=tuple(specs), **options)
+
+    def _canonical(self) -> str:
         routers = ",".join(f"{r.router_id}@{r.host}:{r.port}" for r in self.routers)
         return (f"{SCHEME}{routers}/?protocol={self.protocol}&api_version={self.api_version}"
                 f"&http2={int(self.http2)}")
