@@ -83,18 +83,19 @@ class ClientCore:
                          event, self.client_id, bucket_id, key, record["bytes"], seconds, ok)
 
     def with_router(self, action: Callable[[Router], R], *, cancel: Optional[CancelToken] = None,
-                    retry_integrity: bool = False) -> R:
+                    retry_integrity: bool = False, attempts: Optional[int] = None) -> R:
         """Run ``action`` on a router with failover and backoff.
 
         A router that fails to connect is marked down and the next one is tried at once; server
         errors (5xx), resets and (for reads) integrity failures are retried with backoff up to
-        ``retry.chunk_attempts`` rounds. Other errors propagate unchanged.
+        ``attempts`` (default ``retry.chunk_attempts``) rounds. Other errors propagate unchanged.
         """
         self.check_open()
         retry = self.config.retry
+        rounds = attempts or retry.chunk_attempts
         last: Optional[MictlanXError] = None
         failed_routers: List[str] = []
-        for attempt in range(1, retry.chunk_attempts + 1):
+        for attempt in range(1, rounds + 1):
             failed_routers = []
             for router in self.balancer.candidates():
                 if cancel is not None and cancel.is_set():
@@ -119,7 +120,7 @@ class ClientCore:
                         raise
                     last = exc
                     break
-            if attempt < retry.chunk_attempts:
+            if attempt < rounds:
                 delay = retry.backoff(attempt, random.random())
                 if cancel is not None:
                     if cancel.wait(delay):
@@ -155,8 +156,9 @@ class ClientCore:
                               bucket_id=first.bucket_id, key=first.key) from first
         return results
 
-    def manager(self, parallel: bool = True) -> TransferManager[Any]:
-        """A transfer manager over the pool (``parallel``) or running tasks on the caller's thread."""
+    def manager(self, parallel: bool = True, window: Optional[int] = None) -> TransferManager[Any]:
+        """A transfer manager over the pool (``parallel``) or running tasks on the caller's thread;
+        ``window`` (default the config's) caps the chunks in flight, hence the parallelism."""
         self.check_open()
-        return TransferManager(self.executor if parallel else None, self.config.transfer.effective_window,
+        return TransferManager(self.executor if parallel else None, window or self.config.transfer.effective_window,
                                passthrough=PASSTHROUGH)

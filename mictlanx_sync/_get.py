@@ -5,20 +5,25 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
-from typing import Callable, Iterator, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+
+import attrs
 
 from . import _protocol as P
 from ._core import ClientCore
+from .config import check_chunk_size
 from .errors import ForbiddenError, IntegrityError, InvalidArgumentError, MictlanXError, NetworkError, NotFoundError
 from .models import Metadata
 from .results import GetResult, ObjectInfo
 from .router import Router
 from .transfer.chunking import ObjectLayout, layout_from_metadata
+from .transfer.codec import IDENTITY, ChunkCodec, ChunkContext
 from .transfer.manager import CancelToken
 from .transfer.progress import Progress, ProgressArg
 from .transfer.sink import FileSink
+from .units import SizeLike
 
-__all__ = ["Downloader", "Buffer"]
+__all__ = ["Downloader", "Buffer", "ReadOptions"]
 
 Buffer = Union[bytearray, mmap.mmap]
 
@@ -42,14 +47,105 @@ def _check_full(layout: ObjectLayout, digest: str) -> None:
                              bucket_id=layout.bucket_id, key=layout.key)
 
 
+@attrs.frozen(kw_only=True)
+class ReadOptions:
+    """Per-call read settings (the seed's ``get`` keywords map here).
+
+    Attributes:
+        attempts: retry rounds per chunk (``max_retries``); None: the config's.
+        window: chunks in flight, hence parallel requests (``max_paralell_gets``); None: the config's.
+        chunk_size: the ``Chunk-Size`` hint sent with each data GET (the piece size a router relays
+            in); the stored chunk layout decides the chunks themselves.
+        codec: decodes each stored chunk (AES-256-GCM for an encryption key); identity otherwise.
+    """
+
+    attempts: Optional[int] = None
+    window: Optional[int] = None
+    chunk_size: SizeLike = "1MB"
+    codec: ChunkCodec = IDENTITY
+
+    @classmethod
+    def from_call(cls, *, chunk_size: Optional[SizeLike], max_retries: Optional[int],
+                  max_parallel_gets: Optional[int], codec: ChunkCodec) -> ReadOptions:
+        """Check and map the seed's keywords.
+
+        Raises:
+            InvalidArgumentError: a chunk size that is not a size, or a non-positive count.
+        """
+        for name, value in (("max_retries", max_retries), ("max_paralell_gets", max_parallel_gets)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InvalidArgumentError(f"{name} must be a positive integer, got {value!r}")
+        hint = "1MB" if chunk_size is None else str(check_chunk_size(chunk_size))
+        return cls(attempts=max_retries, window=max_parallel_gets, chunk_size=hint, codec=codec)
+
+
 class Downloader:
     """Reads objects: into memory, as a stream of chunks, or into a file, always verified.
 
-    Thread safety: stateless beyond its :class:`ClientCore`; any number of reads may run at once.
+    Thread safety: stateless beyond its :class:`ClientCore` and read-only options; any number of
+    reads may run at once.
     """
 
-    def __init__(self, core: ClientCore) -> None:
+    def __init__(self, core: ClientCore, options: Optional[ReadOptions] = None) -> None:
         self._core = core
+        self._opts = options or ReadOptions()
+
+    # ----------------------------------------------------------------------------- encryption
+    def _decoder(self, layout: ObjectLayout) -> Optional[ChunkCodec]:
+        """The codec an encrypted object needs (None for a plain one), after refusing a plain
+        object where a key was given (a downgrade) and an encrypted one without a key."""
+        tags = layout.chunks[0].tags
+        scheme = tags.get(P.TAG_ENCRYPTION, "")
+        codec = self._opts.codec
+        if not scheme:
+            if codec.name:
+                raise IntegrityError(f"{layout.bucket_id}@{layout.key} is not encrypted, but this read holds a "
+                                     f"decryption key: refusing plaintext in place of an encrypted object",
+                                     bucket_id=layout.bucket_id, key=layout.key)
+            return None
+        if not codec.name:
+            raise InvalidArgumentError(f"{layout.bucket_id}@{layout.key} is end-to-end encrypted ({scheme}): read it "
+                                       f"with decrypt_with=<key> or Client(encryption_key=<key>)",
+                                       bucket_id=layout.bucket_id, key=layout.key)
+        if scheme != codec.name or not tags.get(P.TAG_ENCRYPTION_VERSION):
+            raise IntegrityError(f"{layout.bucket_id}@{layout.key} names encryption {scheme!r} "
+                                 f"(version {tags.get(P.TAG_ENCRYPTION_VERSION)!r}); this client speaks "
+                                 f"{codec.name}", bucket_id=layout.bucket_id, key=layout.key)
+        return codec
+
+    @staticmethod
+    def _plain_spans(layout: ObjectLayout, codec: ChunkCodec) -> List[Tuple[int, int]]:
+        """(offset, size) of each chunk's plaintext: stored size minus the codec's overhead."""
+        spans, offset = [], 0
+        for meta in layout.chunks:
+            if meta.size < codec.overhead:
+                raise IntegrityError(f"encrypted chunk {meta.key} is {meta.size} bytes, shorter than its "
+                                     f"nonce and tag", bucket_id=layout.bucket_id, key=meta.key)
+            spans.append((offset, meta.size - codec.overhead))
+            offset += meta.size - codec.overhead
+        return spans
+
+    def _decode_chunks(self, layout: ObjectLayout, codec: ChunkCodec, indices: range, parallel: bool,
+                       place: Callable[[int, bytes], None], what: str) -> None:
+        """Fetch chunks ``indices`` (each checked against its stored SHA-256, replicas tried in
+        turn), decrypt each with the object key, version, index and count as associated data,
+        and hand the plaintext to ``place(index, plain)`` on the worker."""
+        version = layout.chunks[0].tags[P.TAG_ENCRYPTION_VERSION]
+        count = len(layout.chunks)
+
+        def fetch(i: int, cancel: CancelToken) -> None:
+            index = indices[i]
+            stored = bytearray(layout.chunks[index].size)
+            self.fetch_chunk(layout, index, memoryview(stored), cancel, verify=True)
+            ctx = ChunkContext(key=layout.key, version=version, index=index, count=count)
+            try:
+                plain = bytes(codec.decode(stored, ctx))
+            except IntegrityError as exc:
+                raise IntegrityError(exc.message, bucket_id=layout.bucket_id, key=layout.chunks[index].key) from exc
+            place(index, plain)
+
+        self._core.manager(parallel, self._opts.window).run(len(indices), fetch, None, what=what,
+                                                            bucket_id=layout.bucket_id, key=layout.key)
 
     # ------------------------------------------------------------------------------ discovery
     def layout(self, bucket_id: str, key: str) -> ObjectLayout:
@@ -87,7 +183,7 @@ class Downloader:
         meta = layout.chunks[index]
 
         def attempt(router: Router) -> None:
-            router.get_into(layout.bucket_id, meta.key, buffer)
+            router.get_into(layout.bucket_id, meta.key, buffer, chunk_size=self._opts.chunk_size)
             if not verify or _sha256(buffer) == meta.checksum:
                 return
             # One replica served bad bytes: read from each replica in turn, pinned with Peer-Id.
@@ -96,13 +192,14 @@ class Downloader:
             except MictlanXError:
                 replicas = []
             for peer_id in dict.fromkeys(replicas):
-                router.get_into(layout.bucket_id, meta.key, buffer, peer_id=peer_id)
+                router.get_into(layout.bucket_id, meta.key, buffer, peer_id=peer_id,
+                                chunk_size=self._opts.chunk_size)
                 if _sha256(buffer) == meta.checksum:
                     return
             raise IntegrityError(f"chunk {index} ({meta.key}) does not match its SHA-256 on any replica",
                                  bucket_id=layout.bucket_id, key=meta.key)
 
-        self._core.with_router(attempt, cancel=cancel, retry_integrity=True)
+        self._core.with_router(attempt, cancel=cancel, retry_integrity=True, attempts=self._opts.attempts)
 
     def verify_whole(self, layout: ObjectLayout, digest: str, chunk: Callable[[int], Union[bytes, memoryview]],
                      store: Callable[[int, bytearray], None], rehash: Callable[[], str]) -> None:
@@ -142,12 +239,38 @@ class Downloader:
                 core.cache.invalidate((bucket_id, key))
                 raise ForbiddenError(f"object {bucket_id}@{key} is disabled", bucket_id=bucket_id, key=key,
                                      status=403)
+            codec = self._decoder(layout)
+            if codec is not None:  # not cached: an encrypted object has no plaintext digest to key it by
+                plain = self._read_encrypted(layout, codec, progress, parallel)
+                record["bytes"] = len(plain)
+                return GetResult(data=memoryview(plain).toreadonly(), info=attrs.evolve(info, size=len(plain)))
             cached = core.cache.get((bucket_id, key), layout.full_checksum) if use_cache else None
             data = cached if cached is not None else self._read_layout(layout, progress, parallel)
             if use_cache and cached is None:
                 core.cache.put((bucket_id, key), data, layout.full_checksum)
             record["bytes"] = len(data)
             return GetResult(data=memoryview(data).toreadonly(), info=info)
+
+    def _read_encrypted(self, layout: ObjectLayout, codec: ChunkCodec, progress: ProgressArg,
+                        parallel: bool) -> Buffer:
+        spans = self._plain_spans(layout, codec)
+        buffer = _allocate(sum(size for _, size in spans))
+        view = memoryview(buffer)
+        meter = Progress(len(buffer), progress, description=f"get {layout.key}")
+
+        def place(index: int, plain: bytes) -> None:
+            offset, size = spans[index]
+            if len(plain) != size:
+                raise IntegrityError(f"chunk {index} decrypted to {len(plain)} bytes, expected {size}",
+                                     bucket_id=layout.bucket_id, key=layout.key)
+            view[offset:offset + size] = plain
+            meter.add(size)
+
+        try:
+            self._decode_chunks(layout, codec, range(len(layout.chunks)), parallel, place, "get")
+        finally:
+            meter.close()
+        return buffer
 
     def _read_layout(self, layout: ObjectLayout, progress: ProgressArg, parallel: bool) -> Buffer:
         buffer = _allocate(layout.size)
@@ -170,7 +293,7 @@ class Downloader:
             chunk(index)[:] = data
 
         try:
-            self._core.manager(parallel).run(len(layout.spans), fetch, hash_in_order, what="get",
+            self._core.manager(parallel, self._opts.window).run(len(layout.spans), fetch, hash_in_order, what="get",
                                              bucket_id=layout.bucket_id, key=layout.key)
         finally:
             meter.close()
@@ -181,7 +304,11 @@ class Downloader:
     def stream(self, bucket_id: str, key: str) -> Iterator[bytes]:
         """Yield the object's chunks in order, each verified; at most ``window`` chunks held."""
         layout = self.layout(bucket_id, key)
-        window = self._core.config.transfer.effective_window
+        window = self._opts.window or self._core.config.transfer.effective_window
+        codec = self._decoder(layout)
+        if codec is not None:
+            yield from self._stream_encrypted(layout, codec, window)
+            return
         digest = hashlib.sha256()
         for start in range(0, len(layout.spans), window):
             batch = layout.spans[start:start + window]
@@ -196,9 +323,19 @@ class Downloader:
                 digest.update(_buffers[i])
                 _ready.append(bytes(_buffers[i]))
 
-            self._core.manager().run(len(batch), fetch, keep, what="get_stream", bucket_id=bucket_id, key=key)
+            self._core.manager(True, window).run(len(batch), fetch, keep, what="get_stream", bucket_id=bucket_id,
+                                                 key=key)
             yield from ready
         _check_full(layout, digest.hexdigest())
+
+    def _stream_encrypted(self, layout: ObjectLayout, codec: ChunkCodec, window: int) -> Iterator[bytes]:
+        """Decrypted chunks in order, ``window`` at a time; each is authenticated before it is yielded."""
+        self._plain_spans(layout, codec)
+        for start in range(0, len(layout.chunks), window):
+            indices = range(start, min(start + window, len(layout.chunks)))
+            plain: Dict[int, bytes] = {}
+            self._decode_chunks(layout, codec, indices, True, plain.__setitem__, "get_stream")
+            yield from (plain[i] for i in indices)
 
     # --------------------------------------------------------------------------------- file
     def to_file(self, bucket_id: str, key: str, output_path: str, fullname: Optional[str],
@@ -207,6 +344,10 @@ class Downloader:
         with self._core.operation("get_to_file", bucket_id, key) as record:
             layout = self.layout(bucket_id, key)
             target = target_path(layout, output_path, fullname)
+            codec = self._decoder(layout)
+            if codec is not None:
+                record["bytes"] = self._encrypted_to_file(layout, codec, target, progress)
+                return target
             sink = FileSink(target, layout.size)
             meter = Progress(layout.size, progress, description=f"get {key}")
             digest = hashlib.sha256()
@@ -237,7 +378,8 @@ class Downloader:
                 return whole.hexdigest()
 
             try:
-                self._core.manager().run(len(layout.spans), fetch, hash_in_order, what="get_to_file",
+                self._core.manager(True, self._opts.window).run(len(layout.spans), fetch, hash_in_order,
+                                                                what="get_to_file",
                                          bucket_id=bucket_id, key=key)
                 self.verify_whole(layout, digest.hexdigest(), chunk, store, rehash)
                 sink.commit()
@@ -248,6 +390,34 @@ class Downloader:
                 meter.close()
             record["bytes"] = layout.size
             return target
+
+    def _encrypted_to_file(self, layout: ObjectLayout, codec: ChunkCodec, target: str,
+                           progress: ProgressArg) -> int:
+        """Decrypt each chunk into a temp file beside ``target``; renamed into place only when
+        every chunk authenticated, removed otherwise. Returns the plaintext size."""
+        spans = self._plain_spans(layout, codec)
+        total = sum(size for _, size in spans)
+        sink = FileSink(target, total)
+        meter = Progress(total, progress, description=f"get {layout.key}")
+
+        def place(index: int, plain: bytes) -> None:
+            offset, size = spans[index]
+            if len(plain) != size:
+                raise IntegrityError(f"chunk {index} decrypted to {len(plain)} bytes, expected {size}",
+                                     bucket_id=layout.bucket_id, key=layout.key)
+            if not sink.write(plain, offset):
+                raise NetworkError("transfer cancelled", bucket_id=layout.bucket_id, key=layout.key)
+            meter.add(size)
+
+        try:
+            self._decode_chunks(layout, codec, range(len(layout.chunks)), True, place, "get_to_file")
+            sink.commit()
+        except BaseException:
+            sink.abort()
+            raise
+        finally:
+            meter.close()
+        return total
 
     def chunk(self, bucket_id: str, key: str, index: int) -> Tuple[Metadata, bytes]:
         """One chunk of an object and its metadata, verified against the chunk's SHA-256."""

@@ -63,7 +63,12 @@ TAG_FULL_CHECKSUM = "full_checksum"
 TAG_UPDATED_AT = "updated_at"
 TAG_FULLNAME = "fullname"
 TAG_EXTENSION = "extension"
-RESERVED_TAGS = frozenset({TAG_INDEX, TAG_NUM_CHUNKS, TAG_CHUNK_SIZE, TAG_GROUP_ID, TAG_FULL_CHECKSUM})
+# End-to-end encrypted objects (transfer/codec.py): the scheme, and a random id per put that each
+# chunk's associated data binds (it also tells versions apart, as full_checksum does otherwise).
+TAG_ENCRYPTION = "encryption"
+TAG_ENCRYPTION_VERSION = "encryption_version"
+RESERVED_TAGS = frozenset({TAG_INDEX, TAG_NUM_CHUNKS, TAG_CHUNK_SIZE, TAG_GROUP_ID, TAG_FULL_CHECKSUM,
+                           TAG_ENCRYPTION, TAG_ENCRYPTION_VERSION})
 MAX_ID_LENGTH = 512
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
+import uuid
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _protocol as P
@@ -21,6 +23,7 @@ from .errors import (
 from .models import DeletedByKeyResponse
 from .results import PutResult
 from .router import Router
+from .transfer.codec import IDENTITY, ChunkCodec, ChunkContext
 from .transfer.manager import CancelToken
 from .transfer.progress import Progress, ProgressArg
 from .transfer.sources import Source, checksums
@@ -45,11 +48,18 @@ def _delete_on(router: Router, *, bucket_id: str, key: str) -> DeletedByKeyRespo
 class Uploader:
     """Stores objects as chunked balls in the reference layout, chunk 0 last.
 
-    Thread safety: stateless beyond its :class:`ClientCore`; any number of puts may run at once.
+    With an encrypting ``codec`` each chunk is encoded (AES-256-GCM) after it is read and before
+    it is hashed and sent: chunk checksums are over the stored bytes, and no digest of the
+    plaintext is stored (no ``full_checksum`` tag; ``encryption`` and a random
+    ``encryption_version`` tags instead, see transfer/codec.py).
+
+    Thread safety: stateless beyond its :class:`ClientCore` and codec; any number of puts may run
+    at once.
     """
 
-    def __init__(self, core: ClientCore) -> None:
+    def __init__(self, core: ClientCore, codec: ChunkCodec = IDENTITY) -> None:
         self._core = core
+        self._codec = codec
 
     @staticmethod
     def check_put(bucket_id: str, key: str, tags: Optional[Mapping[str, str]],
@@ -78,10 +88,17 @@ class Uploader:
                 raise InvalidArgumentError(
                     f"key is too long for {len(spans)} chunks: chunk keys such as {last_key[-20:]!r} would be "
                     f"{len(last_key)} characters, more than {P.MAX_ID_LENGTH}", bucket_id=bucket_id, key=key)
-            full_checksum, chunk_sums = checksums(source, spans, core.manager(parallel))
+            codec = self._codec
+            version = uuid.uuid4().hex
             base_tags = {P.TAG_UPDATED_AT: str(time.time_ns()), **user_tags,
-                         P.TAG_NUM_CHUNKS: str(len(spans)), P.TAG_GROUP_ID: key,
-                         P.TAG_FULL_CHECKSUM: full_checksum}
+                         P.TAG_NUM_CHUNKS: str(len(spans)), P.TAG_GROUP_ID: key}
+            chunk_sums: List[str] = []
+            if codec.name:  # no plaintext digest leaves the process: chunk sums come after encoding
+                full_checksum = ""
+                base_tags.update({P.TAG_ENCRYPTION: codec.name, P.TAG_ENCRYPTION_VERSION: version})
+            else:
+                full_checksum, chunk_sums = checksums(source, spans, core.manager(parallel))
+                base_tags[P.TAG_FULL_CHECKSUM] = full_checksum
             meter = Progress(source.size, progress, description=f"put {key}")
             replicas: Dict[int, Tuple[str, ...]] = {}
             created: List[str] = []  # chunk keys this put stored (removed again if it fails)
@@ -90,9 +107,14 @@ class Uploader:
             def upload(index: int, cancel: CancelToken) -> Tuple[str, ...]:
                 span = spans[index]
                 data = source.read(span.offset, span.size)
-                chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(span.size)}
+                if codec.name:
+                    data = codec.encode(data, ChunkContext(key=key, version=version, index=index, count=len(spans)))
+                    checksum = hashlib.sha256(data).hexdigest()
+                else:
+                    checksum = chunk_sums[index]
+                chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(len(data))}
                 chunk_key = P.chunk_key(key, index)
-                placed, new = self.put_chunk(bucket_id, chunk_key, key, data, chunk_sums[index], chunk_tags, rf,
+                placed, new = self.put_chunk(bucket_id, chunk_key, key, data, checksum, chunk_tags, rf,
                                              content_type, cancel)
                 if new:
                     created.append(chunk_key)  # list.append is atomic

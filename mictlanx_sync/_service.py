@@ -139,16 +139,17 @@ class _Service:
         return ByteStream(reply, piece_size)
 
     def get_into(self, bucket_id: str, key: str, buffer: memoryview, *, force: bool = False,
-                 peer_id: Optional[str] = None) -> int:
+                 peer_id: Optional[str] = None, chunk_size: SizeLike = "1MB") -> int:
         """Read the data of one key into ``buffer``, which must be exactly its size.
 
         Args:
             peer_id: sent as ``Peer-Id``: a router then reads from that replica.
+            chunk_size: sent as ``Chunk-Size``: the piece size the router relays the body in.
 
         Raises:
             IntegrityError: the server sent fewer or more bytes than ``len(buffer)``.
         """
-        reply = self._get_data(bucket_id, key, "1MB", force, peer_id)
+        reply = self._get_data(bucket_id, key, chunk_size, force, peer_id)
         return reply.readinto_exact(buffer)
 
     def get(self, bucket_id: str, key: str) -> bytes:

@@ -29,17 +29,18 @@ import attrs
 
 from . import _protocol as P
 from ._core import ClientCore
-from ._get import Downloader
+from ._get import Downloader, ReadOptions
 from ._http import SessionFactory
 from ._put import Uploader, check_user_tags
 from .cache import Cache
 from .config import ClientConfig
-from .errors import MictlanXError, NotFoundError
+from .errors import InvalidArgumentError, MictlanXError, NotFoundError
 from .listing import list_bucket
 from .log import LOG_PATH_ENV, get_logger, release_logger
 from .models import BallMetadata, Metadata
 from .results import GetResult, ItemResult, ObjectInfo, PutResult
 from .router import Router
+from .transfer.codec import ChunkCodec, codec_for
 from .transfer.progress import ProgressArg
 from .transfer.sources import FileSource, ListSource, open_source
 from .units import SizeLike, parse_size
@@ -89,6 +90,9 @@ class Client:
         verify: TLS verification: a bool or a CA bundle path.
         config: a full :class:`ClientConfig`; ``max_workers``/``chunk_size``/``verify`` override it.
         session_factory: test seam that builds each router's ``requests.Session``.
+        encryption_key: 32 bytes (e.g. :func:`mictlanx_sync.keys.shared_key`): every chunk is
+            encrypted with AES-256-GCM before it leaves the process and decrypted on reads, which
+            then refuse objects that are not encrypted. Needs the ``crypto`` extra.
 
     Example:
         >>> with Client(uri) as client:  # uri: a mictlanx:// URI, e.g. from vss.serve()
@@ -102,7 +106,9 @@ class Client:
                  capacity_storage: SizeLike = "1GB", log_output_path: Optional[str] = None,
                  debug: bool = False, verify: Union[bool, str] = True,
                  config: Optional[ClientConfig] = None,
-                 session_factory: Optional[SessionFactory] = None) -> None:
+                 session_factory: Optional[SessionFactory] = None,
+                 encryption_key: Optional[bytes] = None) -> None:
+        codec = codec_for(encryption_key)
         base = config or ClientConfig()
         transfer = attrs.evolve(base.transfer, chunk_size=parse_size(chunk_size), max_workers=max_workers) \
             if config is None else base.transfer
@@ -121,8 +127,22 @@ class Client:
                          debug=debug, log_output_path=log_output_path)
         self._core = ClientCore(config=self.config, client_id=self.client_id, routers=routers,
                                 cache=Cache(parse_size(capacity_storage), eviction_policy), log=log)
-        self._uploader = Uploader(self._core)
-        self._downloader = Downloader(self._core)
+        self._uploader = Uploader(self._core, codec)
+        self._downloader = Downloader(self._core, ReadOptions(codec=codec))
+        self._codec = codec
+
+    def _writer(self, encrypt_with: Optional[bytes]) -> Uploader:
+        """The uploader of one call: the client's, or one encrypting with ``encrypt_with``."""
+        return self._uploader if encrypt_with is None else Uploader(self._core, codec_for(encrypt_with))
+
+    def _reader(self, chunk_size: Optional[SizeLike] = None, max_retries: Optional[int] = None,
+                max_parallel_gets: Optional[int] = None, decrypt_with: Optional[bytes] = None) -> Downloader:
+        """The downloader of one call: the client's, or one with the seed's per-call settings."""
+        if chunk_size is None and max_retries is None and max_parallel_gets is None and decrypt_with is None:
+            return self._downloader
+        codec: ChunkCodec = self._codec if decrypt_with is None else codec_for(decrypt_with)
+        return Downloader(self._core, ReadOptions.from_call(chunk_size=chunk_size, max_retries=max_retries,
+                                                            max_parallel_gets=max_parallel_gets, codec=codec))
 
     # ----------------------------------------------------------------------------------- plumbing
     @property
@@ -154,7 +174,8 @@ class Client:
     # ---------------------------------------------------------------------------------------- put
     def put(self, bucket_id: str, key: str, value: Any, tags: Optional[Mapping[str, str]] = None,
             chunk_size: Optional[SizeLike] = None, rf: int = 1, *,
-            content_type: str = P.DEFAULT_CONTENT_TYPE, progress: ProgressArg = None) -> PutResult:
+            content_type: str = P.DEFAULT_CONTENT_TYPE, progress: ProgressArg = None,
+            encrypt_with: Optional[bytes] = None) -> PutResult:
         """Store ``value`` under ``bucket_id``/``key``.
 
         Args:
@@ -168,6 +189,9 @@ class Client:
             content_type: the content type stored with each chunk.
             progress: a callback ``(bytes_done, bytes_total)`` (called on worker threads), or
                 True for a tqdm bar.
+            encrypt_with: a 32-byte key for this call (else the client's ``encryption_key``):
+                chunks are stored AES-256-GCM encrypted and the result's ``checksum`` is empty
+                (no digest of the plaintext is stored or returned).
 
         Returns:
             A :class:`PutResult` with the size, SHA-256 and replicas.
@@ -177,16 +201,18 @@ class Client:
             AlreadyExistsError: the key exists with different content (delete it first).
             TransferError: a chunk could not be stored after retries (names the chunks).
         """
-        return self._put(bucket_id, key, value, tags, chunk_size, rf, content_type, progress, parallel=True)
+        return self._put(bucket_id, key, value, tags, chunk_size, rf, content_type, progress, parallel=True,
+                         encrypt_with=encrypt_with)
 
     def _put(self, bucket_id: str, key: str, value: Any, tags: Optional[Mapping[str, str]],
              chunk_size: Optional[SizeLike], rf: int, content_type: str, progress: ProgressArg,
-             parallel: bool) -> PutResult:
+             parallel: bool, encrypt_with: Optional[bytes] = None) -> PutResult:
         """``put`` with its chunks sent on the pool (``parallel``) or on this thread."""
         bucket_id, key, user_tags = Uploader.check_put(bucket_id, key, tags, rf)
+        writer = self._writer(encrypt_with)
         source = open_source(value)
         try:
-            return self._uploader.put_source("put", bucket_id, key, source, user_tags, chunk_size, rf,
+            return writer.put_source("put", bucket_id, key, source, user_tags, chunk_size, rf,
                                     content_type, progress, parallel=parallel)
         finally:
             source.close()
@@ -194,16 +220,17 @@ class Client:
     def put_file(self, bucket_id: str, key: str, path: Union[str, os.PathLike[str]],
                  tags: Optional[Mapping[str, str]] = None, chunk_size: Optional[SizeLike] = None,
                  rf: int = 1, *, content_type: str = P.DEFAULT_CONTENT_TYPE,
-                 progress: ProgressArg = None) -> PutResult:
+                 progress: ProgressArg = None, encrypt_with: Optional[bytes] = None) -> PutResult:
         """Store a file, reading chunks in place (bounded memory); adds ``fullname`` and
         ``extension`` tags unless given. See :meth:`put` for the arguments and errors."""
         bucket_id, key, user_tags = Uploader.check_put(bucket_id, key, tags, rf)
+        writer = self._writer(encrypt_with)
         name = os.path.basename(os.fspath(path))
         user_tags.setdefault(P.TAG_FULLNAME, name)
         user_tags.setdefault(P.TAG_EXTENSION, os.path.splitext(name)[1].lstrip("."))
         source = FileSource.open(path)
         try:
-            return self._uploader.put_source("put_file", bucket_id, key, source, user_tags, chunk_size, rf,
+            return writer.put_source("put_file", bucket_id, key, source, user_tags, chunk_size, rf,
                                     content_type, progress, parallel=True)
         finally:
             source.close()
@@ -220,46 +247,75 @@ class Client:
 
     # ---------------------------------------------------------------------------------------- get
     def get(self, bucket_id: str, key: str, *, progress: ProgressArg = None,
-            use_cache: bool = True) -> GetResult:
+            use_cache: bool = True, chunk_size: Optional[SizeLike] = None, max_retries: Optional[int] = None,
+            max_paralell_gets: Optional[int] = None, max_parallel_gets: Optional[int] = None,
+            decrypt_with: Optional[bytes] = None) -> GetResult:
         """Fetch and verify a whole object into memory.
 
         Costs 1 request to list the chunks plus 1 per chunk; served from the cache when the
         cached copy's checksum still matches the router's metadata.
 
+        Args:
+            chunk_size: the seed's "request size hint", sent as ``Chunk-Size`` on each data GET
+                (the stored layout decides the chunks).
+            max_retries: retry rounds per chunk for this call (default ``retry.chunk_attempts``).
+            max_paralell_gets: chunks fetched in parallel for this call, at most ``max_workers``
+                (the seed's spelling; ``max_parallel_gets`` is the same).
+            decrypt_with: the 32-byte key of an encrypted object (else the client's).
+
         Returns:
-            A :class:`GetResult`: ``data`` (read-only memoryview), ``content`` (bytes), ``info``.
+            A :class:`GetResult`: ``data`` (read-only memoryview), ``content`` (bytes), ``info``,
+            ``metadatas`` (each chunk's metadata).
 
         Raises:
             NotFoundError: no such object.
-            IntegrityError: the bytes do not match their SHA-256 (never returned as data).
+            IntegrityError: the bytes do not match their SHA-256, or an encrypted chunk fails
+                authentication (never returned as data).
+            InvalidArgumentError: an encrypted object without a key, or a bad keyword value.
             TransferError: a chunk could not be fetched after retries.
         """
-        return self._downloader.get(bucket_id, key, progress, use_cache, parallel=True)
+        reader = self._reader(chunk_size, max_retries, max_paralell_gets or max_parallel_gets, decrypt_with)
+        return reader.get(bucket_id, key, progress, use_cache, parallel=True)
 
-    def get_stream(self, bucket_id: str, key: str) -> Iterator[bytes]:
+    def get_stream(self, bucket_id: str, key: str, *, decrypt_with: Optional[bytes] = None) -> Iterator[bytes]:
         """Yield the object's chunks in order, each verified against its SHA-256.
 
         At most ``window`` chunks are held at a time. The whole-object checksum is checked after
-        the last chunk; a mismatch raises ``IntegrityError`` from the generator.
+        the last chunk; a mismatch raises ``IntegrityError`` from the generator. Chunks of an
+        encrypted object are each authenticated before they are yielded.
         """
-        return self._downloader.stream(bucket_id, key)
+        return self._reader(decrypt_with=decrypt_with).stream(bucket_id, key)
 
-    def get_to_file(self, bucket_id: str, key: str, output_path: Union[str, os.PathLike[str]],
-                    fullname: Optional[str] = None, *, progress: ProgressArg = None) -> str:
+    def get_to_file(self, bucket_id: str, key: Optional[str] = None,
+                    output_path: Optional[Union[str, os.PathLike[str]]] = None, fullname: Optional[str] = None, *,
+                    progress: ProgressArg = None, ball_id: Optional[str] = None,
+                    chunk_size: Optional[SizeLike] = None, max_retries: Optional[int] = None,
+                    max_paralell_gets: Optional[int] = None, decrypt_with: Optional[bytes] = None) -> str:
         """Fetch an object into a file, in bounded memory.
 
         Chunks are written at their offsets into a temp file in the target directory, the whole
         object is verified, then the file is renamed into place; nothing partial is left behind.
 
         Args:
+            key: the object (the seed passes it as ``ball_id=``; give one of the two).
             output_path: a directory (the file name is ``fullname``, else the ``fullname`` tag,
                 else ``{key}.{extension}``, else ``key``) or a file path.
             fullname: the file name inside an ``output_path`` directory.
+            chunk_size, max_retries, max_paralell_gets, decrypt_with: as in :meth:`get`.
 
         Returns:
             The path written.
+
+        Raises:
+            InvalidArgumentError: no key (or ``key`` and ``ball_id`` that differ), no output_path.
         """
-        return self._downloader.to_file(bucket_id, key, os.fspath(output_path), fullname, progress)
+        if ball_id is not None and key is not None and ball_id != key:
+            raise InvalidArgumentError(f"key {key!r} and ball_id {ball_id!r} differ: give one of them")
+        name = key if key is not None else ball_id
+        if name is None or output_path is None:
+            raise InvalidArgumentError("get_to_file needs the object (key= or ball_id=) and an output_path")
+        reader = self._reader(chunk_size, max_retries, max_paralell_gets, decrypt_with)
+        return reader.to_file(bucket_id, name, os.fspath(output_path), fullname, progress)
 
     def get_chunk(self, bucket_id: str, key: str, index: int) -> Tuple[Metadata, bytes]:
         """One chunk of an object and its metadata, verified against the chunk's SHA-256."""

@@ -89,13 +89,14 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
     first = max(by_index[0], key=_stamp)
     num_chunks = _int_tag(first, P.TAG_NUM_CHUNKS)
     full_checksum = first.tags.get(P.TAG_FULL_CHECKSUM, "")
+    version = _version(first)
     if num_chunks <= 0:
         raise IntegrityError(f"invalid num_chunks {num_chunks}", bucket_id=bucket_id, key=key)
     # Chunk 0 names the version; chunks left by another version of the key (a failed or racing
-    # put) carry another full_checksum and are ignored.
+    # put) carry another full_checksum (encrypted objects: another encryption_version) and are ignored.
     chosen: Dict[int, Metadata] = {0: first}
     for index, metas in by_index.items():
-        same = [m for m in metas if m.tags.get(P.TAG_FULL_CHECKSUM, "") == full_checksum]
+        same = [m for m in metas if _version(m) == version]
         if index and index < num_chunks and same:
             chosen[index] = max(same, key=_stamp)
     missing = [i for i in range(num_chunks) if i not in chosen]
@@ -109,6 +110,12 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
         offset += meta.size
     return ObjectLayout(bucket_id=bucket_id, key=key, chunks=ordered, spans=tuple(spans),
                         full_checksum=full_checksum)
+
+
+def _version(meta: Metadata) -> str:
+    """What tells one put of a key from another: its full_checksum, or (encrypted objects, which
+    store no plaintext digest) its random encryption_version."""
+    return meta.tags.get(P.TAG_FULL_CHECKSUM) or meta.tags.get(P.TAG_ENCRYPTION_VERSION, "")
 
 
 def _stamp(meta: Metadata) -> int:
