@@ -1,5 +1,5 @@
 """``mictlanx-sync``: the command line (``put``, ``get``, ``ls``, ``stat``, ``rm``, ``tag``,
-``peers``, ``vss``, ``bench``).
+``peers``, ``keys``, ``vss``, ``bench``).
 
 ``main(argv) -> int``; every error class has its own exit code (:data:`EXIT_CODES`) and one line
 on stderr (a traceback only with ``--verbose``). Global options (``--uri``, ``--json``...) may be
@@ -183,11 +183,24 @@ def _parse_tags(pairs: Optional[Sequence[str]]) -> Dict[str, str]:
 
 
 # ------------------------------------------------------------------------------------- helpers
+def _encryption_key(args: argparse.Namespace) -> Optional[bytes]:
+    """The key of ``--key-pair ME [--peer-key THEM]``: X25519 + HKDF of my private key and their
+    public key (mine when no ``--peer-key``: encrypted for myself); None without ``--key-pair``."""
+    me, them = getattr(args, "key_pair", None), getattr(args, "peer_key", None)
+    if me is None:
+        if them is not None:
+            raise errors.InvalidArgumentError("--peer-key needs --key-pair (your own keypair's name)")
+        return None
+    from . import keys
+
+    return keys.shared_key(keys.load_private_key(me), keys.load_public_key(them or me))
+
+
 def _client(args: argparse.Namespace) -> Any:
     from .client import Client
 
     return Client(uri=args.uri, max_workers=args.workers, chunk_size=args.chunk_size,
-                  debug=args.verbose, capacity_storage=0)
+                  debug=args.verbose, capacity_storage=0, encryption_key=_encryption_key(args))
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -259,7 +272,7 @@ def _cmd_get(args: argparse.Namespace) -> int:
 def _cmd_ls(args: argparse.Namespace) -> int:
     out = sys.stdout
     with _client(args) as client:
-        objects = client.get_bucket_metadata(args.bucket)
+        objects = client.get_bucket_metadata(args.bucket, tags=_parse_tags(args.tag))
     if args.json:
         out.write(json.dumps([{"key": o.key, "size": o.size, "num_chunks": o.num_chunks,
                                "updated_at": o.updated_at, "checksum": o.checksum, "tags": dict(o.tags)}
@@ -305,6 +318,23 @@ def _cmd_tag(args: argparse.Namespace) -> int:
         info = client.update_tags(args.bucket, args.key, tags)
     _emit(args, sys.stdout, {"bucket_id": info.bucket_id, "key": info.key, "tags": dict(info.tags)},
           f"{info.bucket_id}/{info.key}: " + " ".join(f"{k}={v}" for k, v in sorted(info.tags.items())))
+    return 0
+
+
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from . import keys
+
+    if args.action == "gen":
+        pair = keys.generate_keypair(args.name, overwrite=args.force)
+    else:
+        pair = keys.load_keypair(args.name)
+    folder = keys.key_dir()
+    data = {"name": pair.name, "public_key": pair.public_bytes().hex(), "dir": folder,
+            "private_key_file": os.path.join(folder, f"{pair.name}.key"),
+            "public_key_file": os.path.join(folder, f"{pair.name}.pub")}
+    verb = "generated" if args.action == "gen" else "keypair"
+    _emit(args, sys.stdout, data, f"{verb} {pair.name}: public key {data['public_key']}\n"
+                                  f"private {data['private_key_file']} (mode 0600), public {data['public_key_file']}")
     return 0
 
 
@@ -357,7 +387,7 @@ def _add_global_options(parser: argparse.ArgumentParser, *, tag_dest: str = "tag
     group.add_argument("--rf", type=_positive_int, default=argparse.SUPPRESS, metavar="N",
                        help="replication factor for put (default 1)")
     group.add_argument("--tag", dest=tag_dest, type=_tag_arg, action="append", default=argparse.SUPPRESS,
-                       metavar="K=V", help="a tag for put/tag (repeatable)")
+                       metavar="K=V", help="a tag for put/tag, a filter for ls (repeatable)")
     group.add_argument("--progress", dest="progress", action="store_true", default=argparse.SUPPRESS,
                        help="draw a progress bar on stderr (default: when stderr is a terminal)")
     group.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
@@ -392,20 +422,34 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(func=func)
         return p
 
+    def key_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--key-pair", metavar="ME", default=None,
+                       help="end-to-end encryption: your keypair's name (see `keys gen`)")
+        p.add_argument("--peer-key", metavar="THEM", default=None,
+                       help="the other party's public key name (default: your own)")
+
     p = command("put", "store a file (or stdin with '-')", _cmd_put)
     p.add_argument("bucket")
     p.add_argument("key")
     p.add_argument("path", help="a file, or - for stdin")
     p.add_argument("tags", nargs="*", default=[], metavar="K=V", help="tags (same as --tag)")
+    key_options(p)
 
     p = command("get", "fetch an object to a file, a directory or stdout ('-o -')", _cmd_get)
     p.add_argument("bucket")
     p.add_argument("key")
     p.add_argument("-o", "--output", default=None, metavar="PATH",
                    help="file or directory (default: current directory); - for stdout")
+    key_options(p)
 
-    p = command("ls", "list the objects of a bucket (key, size, chunks, updated)", _cmd_ls)
+    p = command("ls", "list the objects of a bucket (key, size, chunks, updated); --tag K=V filters", _cmd_ls)
     p.add_argument("bucket")
+
+    p = command("keys", "X25519 keypairs for end-to-end encryption, in $XOLO_SECRET_PATH or a per-user dir",
+                _cmd_keys)
+    p.add_argument("action", choices=("gen", "show"), help="gen: make a keypair; show: print its public key")
+    p.add_argument("name")
+    p.add_argument("--force", action="store_true", help="gen: replace an existing keypair of that name")
 
     p = command("stat", "show an object's metadata and tags", _cmd_stat)
     p.add_argument("bucket")

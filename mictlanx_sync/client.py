@@ -345,12 +345,24 @@ class Client:
         P.check_id(ball_id, "ball_id")
         return self._core.with_router(lambda r: r.get_by_ball_id(bucket_id, ball_id))
 
-    def get_bucket_metadata(self, bucket_id: str) -> List[ObjectInfo]:
-        """Every object of a bucket, grouped by ball_id and de-duplicated across replicas.
+    def get_bucket_metadata(self, bucket_id: str, tags: Optional[Mapping[str, str]] = None) -> List[ObjectInfo]:
+        """Every object of a bucket, grouped by ball_id and de-duplicated across replicas; with
+        ``tags``, only those whose tags hold every ``name=value``.
 
         Empty (0-byte) objects are not listed: routers leave size-0 balls out of bucket listings
         (PROTOCOL §5.9, as the reference router does). Reach them by key."""
-        return list_bucket(self._core, bucket_id)
+        return list_bucket(self._core, bucket_id, tags=tags)
+
+    def find(self, bucket_id: str, **tags: str) -> List[ObjectInfo]:
+        """The objects of a bucket whose tags hold every ``name=value`` given (the seed's query
+        by tags): ``client.find("videos", kind="frame", owner="bob")``.
+
+        Costs one bucket listing; the filter runs here (routers have no tag query).
+
+        Raises:
+            InvalidArgumentError: a value that is not a string.
+        """
+        return self.get_bucket_metadata(bucket_id, tags=tags)
 
     def update_tags(self, bucket_id: str, key: str, tags: Mapping[str, str]) -> ObjectInfo:
         """Merge ``tags`` into every chunk's tags (reserved names refused); returns the new info."""
