@@ -36,7 +36,7 @@ from .cache import Cache
 from .config import ClientConfig
 from .errors import InvalidArgumentError, MictlanXError, NotFoundError
 from .listing import list_bucket
-from .log import LOG_PATH_ENV, get_logger, release_logger
+from .log import LOG_PATH_ENV, check_rotation, get_logger, release_logger
 from .models import BallMetadata, Metadata
 from .results import GetResult, ItemResult, ObjectInfo, PutResult
 from .router import Router
@@ -90,6 +90,9 @@ class Client:
         verify: TLS verification: a bool or a CA bundle path.
         config: a full :class:`ClientConfig`; ``max_workers``/``chunk_size``/``verify`` override it.
         session_factory: test seam that builds each router's ``requests.Session``.
+        log_when: rotate the file log by time instead of size: ``"S"``, ``"M"``, ``"H"``, ``"D"``,
+            ``"MIDNIGHT"`` or ``"W0"``..``"W6"`` (as the reference client).
+        log_interval: ``log_when`` units per log file (default 1).
         encryption_key: 32 bytes (e.g. :func:`mictlanx_sync.keys.shared_key`): every chunk is
             encrypted with AES-256-GCM before it leaves the process and decrypted on reads, which
             then refuse objects that are not encrypted. Needs the ``crypto`` extra.
@@ -107,7 +110,9 @@ class Client:
                  debug: bool = False, verify: Union[bool, str] = True,
                  config: Optional[ClientConfig] = None,
                  session_factory: Optional[SessionFactory] = None,
-                 encryption_key: Optional[bytes] = None) -> None:
+                 encryption_key: Optional[bytes] = None, log_when: Optional[str] = None,
+                 log_interval: int = 1) -> None:
+        check_rotation(log_when, log_interval)
         codec = codec_for(encryption_key)
         base = config or ClientConfig()
         transfer = attrs.evolve(base.transfer, chunk_size=parse_size(chunk_size), max_workers=max_workers) \
@@ -124,7 +129,8 @@ class Client:
         # A client with its own console or file log gets its own logger; the others share one.
         own = debug or bool(log_output_path or os.environ.get(LOG_PATH_ENV))
         log = get_logger(f"mictlanx_sync.client.{self.client_id}" if own else "mictlanx_sync.client",
-                         debug=debug, log_output_path=log_output_path)
+                         debug=debug, log_output_path=log_output_path, log_when=log_when,
+                         log_interval=log_interval)
         self._core = ClientCore(config=self.config, client_id=self.client_id, routers=routers,
                                 cache=Cache(parse_size(capacity_storage), eviction_policy), log=log)
         self._uploader = Uploader(self._core, codec)

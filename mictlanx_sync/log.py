@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from typing import Optional
 
-__all__ = ["get_logger", "release_logger", "LOG_PATH_ENV"]
+from .errors import InvalidArgumentError
+
+__all__ = ["get_logger", "release_logger", "check_rotation", "LOG_PATH_ENV"]
 
 LOG_PATH_ENV = "MICTLANX_LOG_PATH"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -32,16 +35,42 @@ def release_logger(logger: logging.Logger) -> None:
             handler.close()
 
 
-def get_logger(name: str, *, debug: bool = False, log_output_path: Optional[str] = None) -> logging.Logger:
+_WHEN_RE = re.compile(r"(?i)s|m|h|d|midnight|w[0-6]")
+
+
+def check_rotation(log_when: Optional[str], log_interval: int) -> None:
+    """Validate time-based rotation options (as :class:`logging.handlers.TimedRotatingFileHandler`).
+
+    Raises:
+        InvalidArgumentError: ``log_when`` is not S, M, H, D, MIDNIGHT or W0..W6 (any case), or
+            ``log_interval`` is not a positive integer.
+    """
+    if log_when is not None and (not isinstance(log_when, str) or not _WHEN_RE.fullmatch(log_when)):
+        raise InvalidArgumentError(f"log_when must be one of S, M, H, D, MIDNIGHT, W0..W6, got {log_when!r}")
+    if isinstance(log_interval, bool) or not isinstance(log_interval, int) or log_interval < 1:
+        raise InvalidArgumentError(f"log_interval must be a positive integer, got {log_interval!r}")
+
+
+def get_logger(name: str, *, debug: bool = False, log_output_path: Optional[str] = None,
+               log_when: Optional[str] = None, log_interval: int = 1) -> logging.Logger:
     """A logger for one client: console at DEBUG when ``debug``; with ``log_output_path`` (or the
-    ``MICTLANX_LOG_PATH`` environment variable) also a ``ConcurrentRotatingFileHandler`` writing
-    ``<path>/<name>.log``. Handlers are attached once per logger name.
+    ``MICTLANX_LOG_PATH`` environment variable) also a file log ``<path>/<name>.log``, safe across
+    processes: rotated by size (``ConcurrentRotatingFileHandler``, 10 MB x 5) or, with
+    ``log_when``, by time (``ConcurrentTimedRotatingFileHandler``: every ``log_interval`` units of
+    ``log_when``, 5 backups), as the reference client's ``when``/``interval``. Handlers are
+    attached once per logger name.
 
     Args:
         name: the logger name (``mictlanx_sync.client.<client_id>``).
         debug: log at DEBUG to the console.
         log_output_path: a directory for the rotating file log.
+        log_when: ``"S"``, ``"M"``, ``"H"``, ``"D"``, ``"MIDNIGHT"`` or ``"W0"``..``"W6"``.
+        log_interval: how many ``log_when`` units per file.
+
+    Raises:
+        InvalidArgumentError: bad rotation options.
     """
+    check_rotation(log_when, log_interval)
     logger = logging.getLogger(name)
     logger.setLevel(logging.DEBUG if debug else logging.INFO)
     logger.propagate = True
@@ -56,11 +85,16 @@ def get_logger(name: str, *, debug: bool = False, log_output_path: Optional[str]
         logger.propagate = False
     path = log_output_path or os.environ.get(LOG_PATH_ENV)
     if path:
-        from concurrent_log_handler import ConcurrentRotatingFileHandler
+        from concurrent_log_handler import ConcurrentRotatingFileHandler, ConcurrentTimedRotatingFileHandler
 
         os.makedirs(path, exist_ok=True)
-        handler = ConcurrentRotatingFileHandler(os.path.join(path, f"{name.rsplit('.', 1)[-1]}.log"),
-                                                maxBytes=10_000_000, backupCount=5)
+        filename = os.path.join(path, f"{name.rsplit('.', 1)[-1]}.log")
+        handler: logging.Handler
+        if log_when is None:
+            handler = ConcurrentRotatingFileHandler(filename, maxBytes=10_000_000, backupCount=5)
+        else:
+            handler = ConcurrentTimedRotatingFileHandler(filename, when=log_when.upper(), interval=log_interval,
+                                                         backupCount=5)
         handler.setFormatter(logging.Formatter(_FORMAT))
         handler.set_name("mictlanx-file")
         logger.addHandler(handler)
