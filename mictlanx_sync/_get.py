@@ -153,7 +153,8 @@ class Downloader:
         P.check_id(bucket_id, "bucket_id")
         P.check_id(key, "key")
         try:
-            listing = self._core.with_router(lambda r: r.get_by_ball_id(bucket_id, key))
+            listing = self._core.with_router(lambda r: r.get_by_ball_id(bucket_id, key),
+                                             attempts=self._opts.attempts)
             chunks = [c for c in listing.chunks if c.key == key or c.tags.get(P.TAG_GROUP_ID, key) == key]
             if chunks:
                 return layout_from_metadata(bucket_id, key, chunks)

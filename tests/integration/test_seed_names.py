@@ -9,7 +9,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from mictlanx_sync import InvalidArgumentError, InvalidURIError, MictlanXURI, Peer, Router
+from mictlanx_sync import Client, InvalidArgumentError, InvalidURIError, MictlanXURI, Peer, Router
+from mictlanx_sync._get import ReadOptions
+from mictlanx_sync.transfer.codec import IDENTITY
 from mictlanx_sync.vss import LocalVSS
 
 
@@ -82,3 +84,35 @@ def test_uri_build_refuses_no_routers_and_mixed_options() -> None:
         MictlanXURI.build(mixed)
     with pytest.raises(InvalidURIError, match="has no router_id"):
         MictlanXURI.build([object()])
+
+
+def test_client_get_and_get_to_file_take_the_seeds_keywords(vss: LocalVSS, bucket: str, tmp_path) -> None:
+    data = bytes(range(256)) * 20  # 5120 bytes, 6 chunks of 1000
+    with Client(vss.uri, chunk_size=1000, capacity_storage=0) as client:
+        client.put(bucket, "seed", data)
+        res = client.get(bucket_id=bucket, key="seed", chunk_size="1MB", max_retries=8, max_paralell_gets=8)
+        assert res.data.tobytes() == data
+        assert [m.key for m in res.metadatas] == [f"seed_{i}" for i in range(6)]  # per-chunk metadata
+        assert res.metadatas == res.metadata
+        assert client.get(bucket, "seed", max_paralell_gets=1, max_retries=1).content == data
+        path = client.get_to_file(bucket_id=bucket, ball_id="seed", output_path=str(tmp_path), fullname="hello.txt",
+                                  chunk_size="1MB")
+        assert path == str(tmp_path / "hello.txt") and (tmp_path / "hello.txt").read_bytes() == data
+        assert client.get_to_file(bucket, "seed", str(tmp_path / "pos.bin")) == str(tmp_path / "pos.bin")
+        with pytest.raises(InvalidArgumentError, match="differ"):
+            client.get_to_file(bucket, "seed", str(tmp_path), ball_id="other")
+        with pytest.raises(InvalidArgumentError, match="needs the object"):
+            client.get_to_file(bucket_id=bucket, output_path=str(tmp_path))
+        with pytest.raises(InvalidArgumentError, match="max_retries must be a positive integer"):
+            client.get(bucket, "seed", max_retries=0)
+        with pytest.raises(InvalidArgumentError, match="max_paralell_gets must be a positive integer"):
+            client.get(bucket, "seed", max_paralell_gets=-1)
+        with pytest.raises(InvalidArgumentError, match="invalid size .lots."):
+            client.get(bucket, "seed", chunk_size="lots")
+
+
+def test_read_options_map_the_seeds_keywords() -> None:
+    opts = ReadOptions.from_call(chunk_size="1MB", max_retries=3, max_parallel_gets=2, codec=IDENTITY)
+    assert (opts.attempts, opts.window, opts.chunk_size) == (3, 2, "1000000")
+    assert ReadOptions.from_call(chunk_size=None, max_retries=None, max_parallel_gets=None,
+                                 codec=IDENTITY) == ReadOptions()
