@@ -190,7 +190,8 @@ def test_check_tags_refuses_reserved_names(name: str) -> None:
 
 
 def test_reserved_tags_are_the_chunk_layout_tags() -> None:
-    assert P.RESERVED_TAGS == {"index", "num_chunks", "chunk_size", "group_id", "full_checksum"}
+    assert P.RESERVED_TAGS == {"index", "num_chunks", "chunk_size", "group_id", "full_checksum",
+                               "encryption", "encryption_version"}  # the last two: encrypted objects
 
 
 @pytest.mark.parametrize(
