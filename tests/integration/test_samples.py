@@ -67,6 +67,27 @@ SEED_CLIENT_GET_TO_FILE = """python3 samples/client/02_get.py \\
   --chunk_size 1MB"""
 
 
+SEED_README = REPO.parent / "shared" / "seed" / "README-mictlanx-client.md"
+
+
+def _normalized(command: str) -> str:
+    return " ".join(command.replace("\\\n", " ").split())
+
+
+def test_commands_here_are_the_seeds_verbatim() -> None:
+    """Every ``python3 examples/...`` command of the seed README (read as ``samples/``) is one of
+    the command lines this module runs, character for character up to line breaks."""
+    if not SEED_README.exists():
+        pytest.skip(f"the seed README is not at {SEED_README}")
+    text = SEED_README.read_text(encoding="utf-8", errors="replace")
+    joined = text.replace("\\\n", " ")
+    seed = {_normalized(line.replace("examples/", "samples/")) for line in joined.splitlines()
+            if line.strip().startswith("python3 examples/")}
+    ours = {_normalized(c) for c in [*SEED_PEER, *SEED_ROUTER, SEED_CLIENT_PUT, SEED_CLIENT_GET,
+                                     SEED_CLIENT_GET_TO_FILE]}
+    assert len(seed) == 10 and seed <= ours, sorted(seed - ours)
+
+
 @pytest.fixture(scope="module")
 def seed_vss() -> Iterator[LocalVSS]:
     """A VSS of this module's own: the seed's fixed bucket names start empty."""
