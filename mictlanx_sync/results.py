@@ -9,6 +9,7 @@ import attrs
 from . import _protocol as P
 from .errors import MictlanXError
 from .models import Metadata
+from .transfer.codec import AES_256_GCM, AESGCMCodec
 
 __all__ = ["ObjectInfo", "PutResult", "GetResult", "ItemResult"]
 
@@ -32,14 +33,20 @@ class ObjectInfo:
 
     @classmethod
     def from_chunks(cls, bucket_id: str, key: str, chunks: Sequence[Metadata], checksum: str) -> ObjectInfo:
-        """Build from chunk metadata in index order; tags come from chunk 0 minus system tags."""
+        """Build from chunk metadata in index order; tags come from chunk 0 minus system tags.
+
+        The size is the object's as its owner sees it: for an end-to-end encrypted object, the
+        plaintext's (each stored chunk minus its nonce and tag); the chunks keep their stored sizes.
+        """
         first = chunks[0]
+        overhead = AESGCMCodec.overhead if first.tags.get(P.TAG_ENCRYPTION) == AES_256_GCM else 0
         tags = {k: v for k, v in first.tags.items() if k not in P.RESERVED_TAGS}
         try:
             updated_at = int(first.tags.get(P.TAG_UPDATED_AT, "0") or 0)
         except ValueError:
             updated_at = 0
-        return cls(bucket_id=bucket_id, key=key, size=sum(c.size for c in chunks), checksum=checksum,
+        return cls(bucket_id=bucket_id, key=key, size=sum(max(c.size - overhead, 0) for c in chunks),
+                   checksum=checksum,
                    num_chunks=len(chunks), tags=tags, content_type=first.content_type,
                    updated_at=updated_at, chunks=tuple(chunks),
                    is_disabled=any(c.is_disabled for c in chunks))

@@ -60,6 +60,8 @@ def test_round_trip_stores_only_ciphertext(client: Client, router: Router, bucke
     got = client.get(bucket, "secret")
     assert got.content == DATA and got.info.size == len(DATA) and len(got.metadatas) == 4
     assert b"".join(client.get_stream(bucket, "secret")) == DATA
+    assert client.get_metadata(bucket, "secret").size == len(DATA)  # the plaintext's size
+    assert [o.size for o in client.find(bucket, owner="bob")] == [len(DATA)]
     path = client.get_to_file(bucket, "secret", tmp_path, fullname="out.bin")
     assert Path(path).read_bytes() == DATA
 
