@@ -13,6 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
+from . import _fork
 from .balancer import RoundRobinBalancer
 from .cache import Cache
 from .config import ClientConfig
@@ -51,8 +52,19 @@ class ClientCore:
         self.balancer: RoundRobinBalancer[Router] = RoundRobinBalancer(routers, cooldown=config.router_cooldown)
         self.cache = cache
         self.log = log
-        self.executor = ThreadPoolExecutor(max_workers=config.transfer.max_workers, thread_name_prefix="mictlanx")
+        self.executor = self._new_executor()
         self.closed = False
+        _fork.register(self, ClientCore._after_fork)
+
+    def _new_executor(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.config.transfer.max_workers, thread_name_prefix="mictlanx")
+
+    def _after_fork(self) -> None:
+        """In a forked child: a new pool (the inherited one has no threads but counts them idle,
+        so work submitted to it would wait forever). The routers, balancer and cache rebuild
+        their own sessions and locks."""
+        if not self.closed:
+            self.executor = self._new_executor()
 
     def check_open(self) -> None:
         """Raise ``InvalidArgumentError`` once the client is closed."""

@@ -7,6 +7,7 @@ never see a ``requests.Response``.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json as _json
 import os
@@ -17,7 +18,7 @@ import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import errors
+from . import _fork, errors
 from .config import RetryConfig, Timeouts
 
 __all__ = ["HTTPClient", "Reply", "make_session", "SessionFactory", "error_from_reply"]
@@ -288,10 +289,17 @@ class HTTPClient:
         self.timeouts = timeouts or Timeouts()
         retry = retry or RetryConfig()
         if session_factory is not None:
-            self._session = session_factory()
+            self._new_session: SessionFactory = session_factory
         else:
-            self._session = make_session(retry=retry, pool_maxsize=pool_maxsize, verify=verify,
-                                         base_url=self.base_url)
+            self._new_session = functools.partial(make_session, retry=retry, pool_maxsize=pool_maxsize,
+                                                  verify=verify, base_url=self.base_url)
+        self._session = self._new_session()
+        _fork.register(self, HTTPClient._after_fork)
+
+    def _after_fork(self) -> None:
+        """In a forked child: a new session, so no pooled socket is shared with the parent (the
+        inherited ones are dropped, never closed with a goodbye the parent would feel)."""
+        self._session = self._new_session()
 
     def send(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
              json: Any = None, data: Any = None, files: Any = None,

@@ -6,6 +6,8 @@ import threading
 import time
 from typing import Callable, Dict, Generic, List, Sequence, TypeVar
 
+from . import _fork
+
 __all__ = ["RoundRobinBalancer"]
 
 T = TypeVar("T")
@@ -37,6 +39,10 @@ class RoundRobinBalancer(Generic[T]):
         self._lock = threading.Lock()
         self._next = 0
         self._down_until: Dict[int, float] = {}
+        _fork.register(self, RoundRobinBalancer._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at the fork
 
     @property
     def items(self) -> List[T]:

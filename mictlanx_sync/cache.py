@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 from typing import Dict, Hashable, Optional, Tuple, Union
 
+from . import _fork
 from .errors import InvalidArgumentError
 
 Data = Union[bytes, bytearray, mmap.mmap]
@@ -44,6 +45,10 @@ class Cache:
         self._entries: OrderedDict[Hashable, Tuple[Data, str]] = OrderedDict()
         self._hits: Dict[Hashable, int] = {}
         self._used = 0
+        _fork.register(self, Cache._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at the fork
 
     @property
     def used(self) -> int:

@@ -6,7 +6,10 @@ import logging
 import os
 import re
 import sys
-from typing import Optional
+import threading
+from typing import Any, Optional
+
+from . import _fork
 
 from .errors import InvalidArgumentError
 
@@ -25,6 +28,13 @@ class _ConsoleHandler(logging.Handler):
             sys.stderr.write(self.format(record) + "\n")
         except Exception:  # noqa: BLE001 - logging must never raise into the caller
             self.handleError(record)
+
+
+def _after_fork(handler: Any) -> None:
+    """In a forked child: a fresh thread lock for a ``ConcurrentRotatingFileHandler`` (logging
+    re-creates ``handler.lock`` itself; the handler reopens its lock file on its own)."""
+    if hasattr(handler, "_thread_lock"):
+        handler._thread_lock = threading.RLock()
 
 
 def release_logger(logger: logging.Logger) -> None:
@@ -97,5 +107,6 @@ def get_logger(name: str, *, debug: bool = False, log_output_path: Optional[str]
                                                          backupCount=5)
         handler.setFormatter(logging.Formatter(_FORMAT))
         handler.set_name("mictlanx-file")
+        _fork.register(handler, _after_fork)
         logger.addHandler(handler)
     return logger

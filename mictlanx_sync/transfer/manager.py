@@ -4,6 +4,7 @@ failure into one error after cancelling the rest."""
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from typing import Callable, Dict, Generic, List, Optional, Tuple, Type, TypeVar
@@ -16,6 +17,7 @@ R = TypeVar("R")
 CancelToken = threading.Event
 _POLL = 0.2
 _SHUT_DOWN = "chunk task not run: the executor was shut down (the client was closed)"
+_FORKED = "chunk task lost: the process forked during the transfer (its threads stayed in the parent)"
 
 
 class TransferManager(Generic[R]):
@@ -40,6 +42,7 @@ class TransferManager(Generic[R]):
         self._window = max(1, window)
         self._passthrough = passthrough
         self.cancel = CancelToken()
+        self._pid = os.getpid()
 
     def run(self, count: int, task: Callable[[int, CancelToken], R],
             consume: Optional[Callable[[int, R], None]] = None, *, what: str = "transfer",
@@ -75,6 +78,11 @@ class TransferManager(Generic[R]):
                     # A task cancelled by the executor's shutdown(cancel_futures=True) never wakes
                     # a waiter: look for one, or this loop would poll for its result forever.
                     done = {future for future in pending if future.cancelled()}
+                    if not done and os.getpid() != self._pid:
+                        # Forked mid-transfer (a callback that forks): the tasks run in the parent.
+                        failures.extend((index, MictlanXError(_FORKED)) for index in pending.values())
+                        pending.clear()
+                        break
                 for future in done:
                     index = pending.pop(future)
                     if future.cancelled():

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Optional, Union
 
+from .. import _fork
+
 __all__ = ["Progress", "ProgressArg"]
 
 ProgressCallback = Callable[[int, int], None]
@@ -43,6 +45,11 @@ class Progress:
                 self._bar = tqdm(total=total, unit="B", unit_scale=True, desc=description, leave=False)
         elif callable(target):
             self._callback = target
+        _fork.register(self, Progress._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # a worker may have held them at the fork
+        self._report_lock = threading.Lock()
 
     @property
     def done(self) -> int:
