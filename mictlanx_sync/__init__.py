@@ -25,6 +25,7 @@ from .errors import (
     MictlanXError,
     NetworkError,
     NotFoundError,
+    ProtocolError,
     RequestTimeoutError,
     ServerError,
     TransferError,
@@ -40,5 +41,5 @@ __all__ = [
     "__version__", "errors", "models", "Client", "Peer", "Router", "MictlanXURI",
     "MictlanXError", "InvalidArgumentError", "InvalidURIError", "NotFoundError", "AlreadyExistsError",
     "MaxAvailabilityReachedError", "NetworkError", "ConnectFailedError", "RequestTimeoutError",
-    "ServerError", "BadRequestError", "ForbiddenError", "IntegrityError", "TransferError",
+    "ServerError", "BadRequestError", "ForbiddenError", "ProtocolError", "IntegrityError", "TransferError",
 ]

@@ -13,7 +13,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
-from . import _fork
+from . import _fork, deadline
 from .balancer import RoundRobinBalancer
 from .cache import Cache
 from .config import ClientConfig
@@ -25,6 +25,7 @@ from .errors import (
     MictlanXError,
     NetworkError,
     NotFoundError,
+    RequestTimeoutError,
     ServerError,
 )
 from .router import Router
@@ -80,13 +81,15 @@ class ClientCore:
 
     @contextlib.contextmanager
     def operation(self, event: str, bucket_id: str, key: str) -> Iterator[Dict[str, Any]]:
-        """Log one structured line per operation: event, bucket, key, bytes, seconds, ok."""
+        """Log one structured line per operation: event, bucket, key, bytes, seconds, ok; the
+        operation runs under the ``timeouts.operation`` deadline, when there is one."""
         self.check_open()
         record: Dict[str, Any] = {"bytes": 0}
         started = time.perf_counter()
         ok = False
         try:
-            yield record
+            with deadline.within(self.config.timeouts.operation):
+                yield record
             ok = True
         finally:
             seconds = time.perf_counter() - started
@@ -95,14 +98,23 @@ class ClientCore:
                          event, self.client_id, bucket_id, key, record["bytes"], seconds, ok)
 
     def with_router(self, action: Callable[[Router], R], *, cancel: Optional[CancelToken] = None,
-                    retry_integrity: bool = False, attempts: Optional[int] = None) -> R:
+                    retry_integrity: bool = False, attempts: Optional[int] = None,
+                    data: bool = False) -> R:
         """Run ``action`` on a router with failover and backoff.
 
         A router that fails to connect is marked down and the next one is tried at once; server
         errors (5xx), resets and (for reads) integrity failures are retried with backoff up to
         ``attempts`` (default ``retry.chunk_attempts``) rounds. Other errors propagate unchanged.
+        A metadata call (not ``data``: moving a chunk) runs under the ``timeouts.metadata``
+        deadline, retries included; every call stops at the deadline in force
+        (``RequestTimeoutError``).
         """
         self.check_open()
+        with deadline.within(None if data else self.config.timeouts.metadata):
+            return self._with_router(action, cancel, retry_integrity, attempts)
+
+    def _with_router(self, action: Callable[[Router], R], cancel: Optional[CancelToken],
+                     retry_integrity: bool, attempts: Optional[int]) -> R:
         retry = self.config.retry
         rounds = attempts or retry.chunk_attempts
         last: Optional[MictlanXError] = None
@@ -112,6 +124,12 @@ class ClientCore:
             for router in self.balancer.candidates():
                 if cancel is not None and cancel.is_set():
                     raise last or NetworkError("transfer cancelled")
+                left = deadline.remaining()
+                if left is not None and left <= 0:
+                    raise RequestTimeoutError(f"gave up at the deadline; last error: "
+                                              f"{last.message if last else 'none'}",
+                                              bucket_id=last.bucket_id if last else None,
+                                              key=last.key if last else None) from last
                 try:
                     result = action(router)
                     self.balancer.mark_up(router)
@@ -133,7 +151,7 @@ class ClientCore:
                     last = exc
                     break
             if attempt < rounds:
-                delay = retry.backoff(attempt, random.random())
+                delay = deadline.clamp(retry.backoff(attempt, random.random()))
                 if cancel is not None:
                     if cancel.wait(delay):
                         break
@@ -154,14 +172,15 @@ class ClientCore:
         self.check_open()
         results: List[R] = []
         unreachable: List[NetworkError] = []
-        for router in self.routers:
-            try:
-                results.append(action(router))
-            except NotFoundError:
-                continue
-            except NetworkError as exc:
-                self.balancer.mark_down(router)
-                unreachable.append(exc)
+        with deadline.within(self.config.timeouts.metadata):
+            for router in self.routers:
+                try:
+                    results.append(action(router))
+                except NotFoundError:
+                    continue
+                except NetworkError as exc:
+                    self.balancer.mark_down(router)
+                    unreachable.append(exc)
         if unreachable and len(unreachable) == len(self.routers):
             first = unreachable[0]
             raise type(first)(f"all routers failed: {'; '.join(e.message for e in unreachable)}",

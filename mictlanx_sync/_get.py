@@ -200,7 +200,8 @@ class Downloader:
             raise IntegrityError(f"chunk {index} ({meta.key}) does not match its SHA-256 on any replica",
                                  bucket_id=layout.bucket_id, key=meta.key)
 
-        self._core.with_router(attempt, cancel=cancel, retry_integrity=True, attempts=self._opts.attempts)
+        self._core.with_router(attempt, cancel=cancel, retry_integrity=True, attempts=self._opts.attempts,
+                               data=True)
 
     def verify_whole(self, layout: ObjectLayout, digest: str, chunk: Callable[[int], Union[bytes, memoryview]],
                      store: Callable[[int, bytearray], None], rehash: Callable[[], str]) -> None:

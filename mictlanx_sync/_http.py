@@ -11,17 +11,26 @@ import functools
 import http.client
 import json as _json
 import os
-from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type, Union
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Type, Union
 
 import requests
 import urllib3
+import urllib3.connectionpool
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from . import _fork, errors
-from .config import RetryConfig, Timeouts
+from . import _fork, deadline, errors
+from .config import DEFAULT_MAX_REPLY_SIZE, RetryConfig, Timeouts
 
-__all__ = ["HTTPClient", "Reply", "make_session", "SessionFactory", "error_from_reply"]
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+__all__ = ["HTTPClient", "Reply", "make_session", "SessionFactory", "error_from_reply", "DEFAULT_MAX_REPLY"]
+
+DEFAULT_MAX_REPLY = DEFAULT_MAX_REPLY_SIZE
+_MAX_ERROR_BODY = 64 << 10  # bytes of an error reply kept for its message
+_PIECE = 1 << 20  # the most bytes one read of a reply body asks for when a deadline is set
 
 SessionFactory = Callable[[], requests.Session]
 
@@ -39,9 +48,30 @@ _STATUS_CLASSES: Dict[int, Type[errors.MictlanXError]] = {
 }
 
 
+class _BoundedRetry(Retry):
+    """urllib3's ``Retry`` that also stops at the current deadline (:mod:`~mictlanx_sync.deadline`)
+    and never sleeps past it: urllib3 retries inside one ``send``, where nothing else could."""
+
+    def increment(self, method: Optional[str] = None, url: Optional[str] = None,
+                  response: Optional[urllib3.BaseHTTPResponse] = None, error: Optional[Exception] = None,
+                  _pool: Optional[urllib3.connectionpool.ConnectionPool] = None,
+                  _stacktrace: Optional[TracebackType] = None) -> Self:
+        new = super().increment(method, url, response, error, _pool, _stacktrace)
+        left = deadline.remaining()
+        if left is not None and left <= 0:
+            reason = error or urllib3.exceptions.TimeoutError("the deadline passed between retries")
+            raise urllib3.exceptions.MaxRetryError(_pool, url or "", reason)  # type: ignore[arg-type]
+        return new
+
+    def get_backoff_time(self) -> float:
+        backoff = float(super().get_backoff_time())
+        return backoff if backoff <= 0 else deadline.clamp(backoff)
+
+
 def make_retry(config: RetryConfig) -> Retry:
-    """The urllib3 ``Retry`` for idempotent requests (GET/HEAD/DELETE), with jitter and Retry-After."""
-    return Retry(
+    """The urllib3 ``Retry`` for idempotent requests (GET/HEAD/DELETE), with jitter and Retry-After,
+    bounded by the current deadline."""
+    return _BoundedRetry(
         total=config.total,
         connect=config.total,
         read=config.total,
@@ -166,11 +196,13 @@ class Reply:
     """
 
     def __init__(self, response: requests.Response, what: str, bucket_id: Optional[str],
-                 key: Optional[str]) -> None:
+                 key: Optional[str], max_reply: int = DEFAULT_MAX_REPLY) -> None:
         self._response = response
         self._what = what
         self._bucket_id = bucket_id
         self._key = key
+        self._max_reply = max_reply
+        self._body: Optional[bytes] = None
 
     @property
     def status(self) -> int:
@@ -184,19 +216,67 @@ class Reply:
 
     @property
     def content(self) -> bytes:
-        """The whole body (for small replies only)."""
+        """The whole body (for small replies only; a data body is not bounded by ``max_reply``).
+
+        Raises:
+            RequestTimeoutError: the deadline passed while the body was still arriving.
+        """
+        if self._body is None:
+            self._body = self.read_body(None)
+        return self._body
+
+    def read_body(self, limit: Optional[int], *, truncate: bool = False) -> bytes:
+        """Read the rest of the body, at most ``limit`` bytes, checking the deadline between reads.
+
+        Args:
+            limit: the most bytes accepted (None: no limit).
+            truncate: past ``limit``, keep the first ``limit`` bytes instead of failing.
+
+        Raises:
+            ProtocolError: the body (or its declared ``Content-Length``) exceeds ``limit``.
+            RequestTimeoutError: the deadline passed.
+        """
+        if self._body is not None:
+            return self._body
+        declared = self.headers.get("Content-Length", "")
+        if limit is not None and not truncate and declared.strip().isdigit() and int(declared) > limit:
+            self.close()
+            raise self._too_large(limit, f"declares {int(declared)} bytes")
+        raw = self._response.raw
+        pieces = []
+        total = 0
         try:
-            return bytes(self._response.content)
+            while True:
+                deadline.check(self._what, bucket_id=self._bucket_id, key=self._key)
+                piece = raw.read1(_PIECE) if limit is None else raw.read1(min(_PIECE, limit + 1 - total))
+                if not piece:
+                    break
+                pieces.append(piece)
+                total += len(piece)
+                if limit is not None and total > limit:
+                    if truncate:
+                        return b"".join(pieces)[:limit]
+                    raise self._too_large(limit, "is longer")
         except _LIB_ERRORS as exc:
             raise _network_error(exc, self._what, self._bucket_id, self._key) from exc
+        finally:
+            if limit is not None and total > limit:
+                self.close()
+        return b"".join(pieces)
+
+    def _too_large(self, limit: int, how: str) -> errors.ProtocolError:
+        return errors.ProtocolError(
+            f"{self._what}: the reply {how} than the limit of {limit} bytes (max_reply_size); "
+            f"not read", bucket_id=self._bucket_id, key=self._key, status=self.status)
 
     def json(self) -> Any:
-        """The body decoded as JSON.
+        """The body decoded as JSON; at most ``max_reply_size`` bytes are read.
 
         Raises:
             ServerError: the body is not JSON.
+            ProtocolError: the body is larger than ``max_reply_size``.
         """
-        body = self.content
+        body = self.read_body(self._max_reply)
         try:
             return _json.loads(body)
         except ValueError as exc:
@@ -207,9 +287,12 @@ class Reply:
     def iter_bytes(self, size: int) -> Iterator[bytes]:
         """Iterate over the body in pieces of at most ``size`` bytes, without holding it whole."""
         raw = self._response.raw
+        bounded = deadline.remaining() is not None
         try:
             while True:
-                piece = raw.read(size)
+                deadline.check(self._what, bucket_id=self._bucket_id, key=self._key)
+                # read1: one socket read per check, so a trickled body cannot outlive the deadline
+                piece = raw.read1(size) if bounded else raw.read(size)
                 if not piece:
                     return
                 yield piece
@@ -236,10 +319,19 @@ class Reply:
         body = getattr(raw, "_fp", None)
         direct = isinstance(body, http.client.HTTPResponse) and not self.headers.get("Content-Encoding")
         reader: Any = body if direct else raw
+        bounded = deadline.remaining() is not None
         filled = 0
         try:
             while filled < len(view):
-                got = reader.readinto(view[filled:])
+                if bounded:
+                    # One socket read at a time (a copy), so that a body trickled byte by byte
+                    # ends at the deadline; without a deadline, straight into the buffer.
+                    deadline.check(self._what, bucket_id=self._bucket_id, key=self._key)
+                    piece = reader.read1(min(_PIECE, len(view) - filled))
+                    got = len(piece)
+                    view[filled:filled + got] = piece
+                else:
+                    got = reader.readinto(view[filled:])
                 if not got:
                     raise errors.IntegrityError(
                         f"{self._what}: body ended after {filled} of {len(view)} bytes",
@@ -284,9 +376,11 @@ class HTTPClient:
 
     def __init__(self, base_url: str, *, timeouts: Optional[Timeouts] = None,
                  retry: Optional[RetryConfig] = None, verify: Union[bool, str] = True,
-                 pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None) -> None:
+                 pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None,
+                 max_reply_size: int = DEFAULT_MAX_REPLY) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts or Timeouts()
+        self.max_reply_size = max_reply_size
         retry = retry or RetryConfig()
         if session_factory is not None:
             self._new_session: SessionFactory = session_factory
@@ -309,29 +403,50 @@ class HTTPClient:
              on_404: Optional[Type[errors.MictlanXError]] = None) -> Reply:
         """Send one request; return the 2xx :class:`Reply` or raise a typed error.
 
+        The body is always read by this layer, never by requests: a reply that is not
+        ``stream``-ed is read here, at most ``max_reply_size`` bytes, checking the deadline
+        (:mod:`~mictlanx_sync.deadline`) between reads. Redirects are never followed (a 3xx is a
+        ``ProtocolError``): MictlanX does not redirect, and following one could send an object's
+        bytes to another origin.
+
         Raises:
             NetworkError: connection failures, timeouts, resets (after the adapter's retries).
+            RequestTimeoutError: the current deadline passed (before or during the request).
+            ProtocolError: a redirect, or a reply larger than ``max_reply_size``.
             MictlanXError: the subclass that matches a non-2xx reply (see ``error_from_reply``).
         """
         url = self.base_url + path
         what = f"{method} {url}"
+        deadline.check(what, bucket_id=bucket_id, key=key)
+        connect, read = timeout or self.timeouts.as_tuple()
         try:
             response = self._session.request(
                 method, url, params=params, json=json, data=data, files=files,
-                headers=dict(headers) if headers else None, stream=stream,
-                timeout=timeout or self.timeouts.as_tuple())
+                headers=dict(headers) if headers else None, stream=True, allow_redirects=False,
+                timeout=(deadline.clamp(connect), deadline.clamp(read)))
         except _LIB_ERRORS as exc:
             raise _network_error(exc, what, bucket_id, key) from exc
-        if not 200 <= response.status_code < 300:
+        reply = Reply(response, what, bucket_id, key, self.max_reply_size)
+        status = response.status_code
+        if 300 <= status < 400:
+            reply.close()
+            raise errors.ProtocolError(
+                f"{what} answered a redirect (HTTP {status}) to {response.headers.get('Location')!r}; "
+                f"redirects are not followed", bucket_id=bucket_id, key=key, status=status)
+        if not 200 <= status < 300:
             try:
-                text = response.text
-            except _LIB_ERRORS:
+                text = reply.read_body(_MAX_ERROR_BODY, truncate=True).decode("utf-8", "replace")
+            except errors.MictlanXError:
                 text = ""
             finally:
-                response.close()
-            raise error_from_reply(response.status_code, text, what=what, bucket_id=bucket_id,
-                                   key=key, on_404=on_404)
-        return Reply(response, what, bucket_id, key)
+                reply.close()
+            raise error_from_reply(status, text, what=what, bucket_id=bucket_id, key=key, on_404=on_404)
+        if not stream:
+            try:
+                reply._body = reply.read_body(self.max_reply_size)
+            finally:
+                reply.close()
+        return reply
 
     def close(self) -> None:
         """Close the session and its pooled connections.

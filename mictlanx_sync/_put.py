@@ -9,6 +9,7 @@ import uuid
 from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _protocol as P
+from . import deadline
 from ._core import ClientCore
 from .config import check_chunk_size
 from .errors import (
@@ -151,13 +152,15 @@ class Uploader:
 
     def remove_chunks(self, bucket_id: str, chunk_keys: List[str], cause: MictlanXError) -> None:
         """Undo a failed put: delete the chunks it stored, through every router. A failure here is
-        attached to ``cause`` (as a note) rather than hiding it."""
-        for chunk_key in list(chunk_keys):
-            try:
-                self._core.on_every_router(functools.partial(_delete_on, bucket_id=bucket_id, key=chunk_key))
-            except MictlanXError as exc:
-                if hasattr(cause, "add_note"):  # Python 3.11+
-                    cause.add_note(f"cleanup of {bucket_id}@{chunk_key} failed: {exc}")
+        attached to ``cause`` (as a note) rather than hiding it. The cleanup has its own deadline
+        (``timeouts.metadata``): a put that failed at its deadline still cleans up."""
+        with deadline.fresh(self._core.config.timeouts.metadata):
+            for chunk_key in list(chunk_keys):
+                try:
+                    self._core.on_every_router(functools.partial(_delete_on, bucket_id=bucket_id, key=chunk_key))
+                except MictlanXError as exc:
+                    if hasattr(cause, "add_note"):  # Python 3.11+
+                        cause.add_note(f"cleanup of {bucket_id}@{chunk_key} failed: {exc}")
 
     def put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, bytearray, memoryview],
                   checksum: str, tags: Dict[str, str], rf: int, content_type: str,
@@ -185,7 +188,7 @@ class Uploader:
                                      bucket_id=bucket_id, key=chunk_key)
             return stored.peer_ids or reply.replicas, True
 
-        return core.with_router(attempt, cancel=cancel)
+        return core.with_router(attempt, cancel=cancel, data=True)
 
     @staticmethod
     def _already_stored(router: Router, bucket_id: str, chunk_key: str, checksum: str,

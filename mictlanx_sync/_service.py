@@ -19,7 +19,7 @@ from typing import (
 
 from . import _protocol as P
 from . import errors
-from ._http import HTTPClient, Reply, SessionFactory
+from ._http import DEFAULT_MAX_REPLY, HTTPClient, Reply, SessionFactory
 from .config import RetryConfig, Timeouts
 from .models import DeletedByBallIdResponse, GetMetadataResponse, HealthResponse
 from .transfer.sink import FileSink
@@ -75,9 +75,11 @@ class _Service:
 
     def __init__(self, base_url: str, *, timeouts: Optional[Timeouts] = None,
                  retry: Optional[RetryConfig] = None, verify: Union[bool, str] = True,
-                 pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None) -> None:
+                 pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None,
+                 max_reply_size: int = DEFAULT_MAX_REPLY) -> None:
         self._http = HTTPClient(base_url, timeouts=timeouts, retry=retry, verify=verify,
-                                pool_maxsize=pool_maxsize, session_factory=session_factory)
+                                pool_maxsize=pool_maxsize, session_factory=session_factory,
+                                max_reply_size=max_reply_size)
 
     @property
     def base_url(self) -> str:

@@ -78,6 +78,8 @@ _GLOBAL_DEFAULTS: Dict[str, Any] = {
     "progress": None,
     "json": False,
     "verbose": False,
+    "timeout": None,
+    "deadline": None,
 }
 _TAG_AFTER = "tag_after_command"  # dest of --tag given after the subcommand (merged into ``tag``)
 
@@ -151,6 +153,17 @@ _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
 
+def _seconds_arg(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
 def _tag_arg(text: str) -> str:
     name, sep, _value = text.partition("=")
     if not sep or not name:
@@ -200,7 +213,8 @@ def _client(args: argparse.Namespace) -> Any:
     from .client import Client
 
     return Client(uri=args.uri, max_workers=args.workers, chunk_size=args.chunk_size,
-                  debug=args.verbose, capacity_storage=0, encryption_key=_encryption_key(args))
+                  debug=args.verbose, capacity_storage=0, encryption_key=_encryption_key(args),
+                  timeout=args.timeout, deadline=args.deadline)
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -384,6 +398,11 @@ def _add_global_options(parser: argparse.ArgumentParser, *, tag_dest: str = "tag
                        help="bytes per chunk, e.g. 1MB, 256kb, 8MiB (default 1MB)")
     group.add_argument("--workers", type=_positive_int, default=argparse.SUPPRESS, metavar="N",
                        help="parallel transfer threads (default 8)")
+    group.add_argument("--timeout", type=_seconds_arg, default=argparse.SUPPRESS, metavar="SECONDS",
+                       help="connect/read timeout; a metadata call (ls, stat...) fails after 3x that "
+                            "(default: connect 5 s, read 30 s, metadata call 60 s)")
+    group.add_argument("--deadline", type=_seconds_arg, default=argparse.SUPPRESS, metavar="SECONDS",
+                       help="overall bound on the whole command's operation (default: none)")
     group.add_argument("--rf", type=_positive_int, default=argparse.SUPPRESS, metavar="N",
                        help="replication factor for put (default 1)")
     group.add_argument("--tag", dest=tag_dest, type=_tag_arg, action="append", default=argparse.SUPPRESS,

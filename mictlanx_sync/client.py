@@ -33,7 +33,7 @@ from ._get import Downloader, ReadOptions
 from ._http import SessionFactory
 from ._put import Uploader, check_user_tags
 from .cache import Cache
-from .config import ClientConfig
+from .config import ClientConfig, Timeouts
 from .errors import InvalidArgumentError, MictlanXError, NotFoundError
 from .listing import list_bucket
 from .log import LOG_PATH_ENV, check_rotation, get_logger, release_logger
@@ -50,6 +50,15 @@ __all__ = ["Client", "URI_ENV"]
 
 URI_ENV = "MICTLANX_URI"
 R = TypeVar("R")
+
+
+def _timeouts(base: Timeouts, timeout: Union[None, float, Timeouts], deadline: Optional[float]) -> Timeouts:
+    """``Client(timeout=..., deadline=...)`` applied to the configured timeouts."""
+    if isinstance(timeout, Timeouts):
+        base = timeout
+    elif timeout is not None:
+        base = Timeouts.of(timeout, base.operation)
+    return base if deadline is None else attrs.evolve(base, operation=deadline)
 
 
 def _update_on(router: Router, *, bucket_id: str, metadata: Metadata) -> None:
@@ -89,6 +98,9 @@ class Client:
         debug: log every operation to the console at DEBUG.
         verify: TLS verification: a bool or a CA bundle path.
         config: a full :class:`ClientConfig`; ``max_workers``/``chunk_size``/``verify`` override it.
+        timeout: seconds to connect and to wait for the next bytes of a reply (a metadata call gets
+            3x that, retries included), or a full :class:`Timeouts`; overrides ``config``.
+        deadline: an overall bound in seconds on each operation (retries and chunks included).
         session_factory: test seam that builds each router's ``requests.Session``.
         log_when: rotate the file log by time instead of size: ``"S"``, ``"M"``, ``"H"``, ``"D"``,
             ``"MIDNIGHT"`` or ``"W0"``..``"W6"`` (as the reference client).
@@ -111,19 +123,23 @@ class Client:
                  config: Optional[ClientConfig] = None,
                  session_factory: Optional[SessionFactory] = None,
                  encryption_key: Optional[bytes] = None, log_when: Optional[str] = None,
-                 log_interval: int = 1) -> None:
+                 log_interval: int = 1, timeout: Union[None, float, Timeouts] = None,
+                 deadline: Optional[float] = None) -> None:
         check_rotation(log_when, log_interval)
         codec = codec_for(encryption_key)
         base = config or ClientConfig()
         transfer = attrs.evolve(base.transfer, chunk_size=parse_size(chunk_size), max_workers=max_workers) \
             if config is None else base.transfer
         self.config = attrs.evolve(base, transfer=transfer, verify=verify if config is None else base.verify)
+        if timeout is not None or deadline is not None:
+            self.config = attrs.evolve(self.config, timeouts=_timeouts(self.config.timeouts, timeout, deadline))
         self.uri = MictlanXURI.parse(uri or os.environ.get(URI_ENV) or DEFAULT_URI)
         self.client_id = client_id or f"mictlanx-sync-{uuid.uuid4().hex[:12]}"
         pool = self.config.transfer.max_workers * 2 + 8
         routers = [
             Router(url, router_id=spec.router_id, timeouts=self.config.timeouts, retry=self.config.retry,
-                   verify=self.config.verify, pool_maxsize=pool, session_factory=session_factory)
+                   verify=self.config.verify, pool_maxsize=pool, session_factory=session_factory,
+                   max_reply_size=self.config.max_reply_size)
             for spec, url in zip(self.uri.routers, self.uri.router_urls())
         ]
         # A client with its own console or file log gets its own logger; the others share one.

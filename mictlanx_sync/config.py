@@ -5,17 +5,25 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import attrs
 
 from .errors import InvalidArgumentError
 from .units import parse_size
 
-__all__ = ["Timeouts", "RetryConfig", "TransferConfig", "ClientConfig", "MAX_CHUNK_SIZE", "check_chunk_size"]
+__all__ = ["Timeouts", "RetryConfig", "TransferConfig", "ClientConfig", "MAX_CHUNK_SIZE", "MAX_OBJECT_SIZE",
+           "DEFAULT_MAX_REPLY_SIZE", "check_chunk_size"]
 
 MAX_CHUNK_SIZE = 1 << 30
 """The largest chunk (1 GiB): a chunk is one request body, held in memory while it moves."""
+
+MAX_OBJECT_SIZE = 1 << 50
+"""The largest object size (1 PiB) this client believes a server about: metadata claiming more
+(or a negative size) is a ``ProtocolError`` before anything is allocated or downloaded."""
+
+DEFAULT_MAX_REPLY_SIZE = 64 << 20
+"""The default largest JSON reply read (64 MiB, about 300,000 chunk entries in a listing)."""
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -31,6 +39,11 @@ def _positive_int(instance: object, attribute: attrs.Attribute[Any], value: int)
 def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
     if value < 0:
         raise InvalidArgumentError(f"{attribute.name} must not be negative, got {value!r}")
+
+
+def _optional_positive(instance: object, attribute: attrs.Attribute[Any], value: Optional[float]) -> None:
+    if value is not None:
+        _positive(instance, attribute, value)
 
 
 def _size(value: Union[int, str]) -> int:
@@ -55,10 +68,39 @@ def _chunk_size(instance: object, attribute: attrs.Attribute[Any], value: int) -
 
 @attrs.frozen(kw_only=True)
 class Timeouts:
-    """Finite timeouts in seconds: ``connect`` to open a connection, ``read`` between bytes."""
+    """Finite timeouts in seconds.
+
+    * ``connect``: to open one connection.
+    * ``read``: the longest silence while waiting for a reply or its next bytes (per socket read).
+    * ``metadata``: the deadline of one metadata call (a listing, a stat, a delete, a chunk
+      listing), every retry, failover and backoff included; so against a router that accepts
+      connections and never answers, ``ls``/``stat`` fail within ``metadata`` seconds.
+    * ``operation``: an optional deadline of one whole operation (a put, a get, a listing...),
+      chunks, retries and failovers included; None (the default) bounds a transfer only by the
+      other timeouts, since its duration grows with its size. A body trickled byte by byte ends
+      at the deadline in force (``metadata`` for metadata replies, ``operation`` for data).
+
+    With the defaults a silent router fails a metadata call within 60 s and a put within about
+    ``retry.chunk_attempts * read`` (90 s).
+    """
 
     connect: float = attrs.field(default=5.0, validator=_positive)
-    read: float = attrs.field(default=120.0, validator=_positive)
+    read: float = attrs.field(default=30.0, validator=_positive)
+    metadata: float = attrs.field(default=60.0, validator=_positive)
+    operation: Optional[float] = attrs.field(default=None, validator=_optional_positive)
+
+    @classmethod
+    def of(cls, timeout: float, deadline: Optional[float] = None) -> Timeouts:
+        """Timeouts from one number (``Client(timeout=...)``, ``--timeout``): ``connect`` and
+        ``read`` are ``timeout``, a metadata call gets ``3 * timeout`` (retries included), and
+        ``deadline`` bounds whole operations.
+
+        Raises:
+            InvalidArgumentError: a value is not a positive finite number.
+        """
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise InvalidArgumentError(f"timeout must be a positive finite number, got {timeout!r}")
+        return cls(connect=timeout, read=timeout, metadata=3 * timeout, operation=deadline)
 
     def as_tuple(self) -> Tuple[float, float]:
         """``(connect, read)``, as requests takes it."""
@@ -112,7 +154,9 @@ class TransferConfig:
 class ClientConfig:
     """Everything a :class:`~mictlanx_sync.Client` needs besides its URI.
 
-    ``verify`` is a bool or the path of a CA bundle, as in requests.
+    ``verify`` is a bool or the path of a CA bundle, as in requests. ``max_reply_size`` is the
+    largest JSON reply read from a server (bytes or a size string); a larger one, or one that
+    declares a larger ``Content-Length``, is a ``ProtocolError`` and is not read.
     """
 
     timeouts: Timeouts = attrs.field(factory=Timeouts)
@@ -120,3 +164,5 @@ class ClientConfig:
     transfer: TransferConfig = attrs.field(factory=TransferConfig)
     verify: Union[bool, str] = True
     router_cooldown: float = attrs.field(default=5.0, validator=_non_negative)
+    max_reply_size: int = attrs.field(default=DEFAULT_MAX_REPLY_SIZE, converter=_size,
+                                      validator=_positive_int)

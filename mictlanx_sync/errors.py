@@ -8,7 +8,8 @@ Leaves are chosen by what the caller does next:
 * :class:`AlreadyExistsError` / :class:`MaxAvailabilityReachedError`: the key is already stored.
 * :class:`NetworkError` (:class:`ConnectFailedError`, :class:`RequestTimeoutError`): retry later
   or elsewhere.
-* :class:`ServerError` (:class:`BadRequestError`, :class:`ForbiddenError`): the server refused.
+* :class:`ServerError` (:class:`BadRequestError`, :class:`ForbiddenError`): the server refused;
+  :class:`ProtocolError`: its reply broke the protocol or a client limit.
 * :class:`IntegrityError`: bytes did not match their checksum or size; never returned as data.
 * :class:`TransferError`: a multi-chunk transfer failed; names the chunks and the first cause.
 
@@ -32,6 +33,7 @@ __all__ = [
     "ServerError",
     "BadRequestError",
     "ForbiddenError",
+    "ProtocolError",
     "IntegrityError",
     "TransferError",
 ]
@@ -125,6 +127,12 @@ class BadRequestError(ServerError):
 
 class ForbiddenError(ServerError):
     """The server refused access (403), for example to a disabled object."""
+
+
+class ProtocolError(ServerError):
+    """The server's reply broke the protocol or a limit of this client: a redirect, a reply larger
+    than ``max_reply_size``, or metadata that cannot be true (negative or absurd sizes, a chunk
+    count that does not fit the sizes, an unusable file name). Nothing of it was used."""
 
 
 class IntegrityError(MictlanXError):

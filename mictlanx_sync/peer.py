@@ -7,7 +7,7 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 from . import _protocol as P
 from . import errors
 from ._address import resolve_address
-from ._http import SessionFactory
+from ._http import DEFAULT_MAX_REPLY, SessionFactory
 from ._service import Body, _parse, _Service, as_body, as_multipart_body, n_deletes_header
 from .config import RetryConfig, Timeouts
 from .models import (
@@ -45,6 +45,7 @@ class Peer(_Service):
         ip_addr, port, protocol, api_version: the seed's way to name the peer instead of
             ``base_url`` (``protocol`` defaults to ``http``; only ``api_version=4`` is spoken; port
             0 or -1 leaves the port out of the URL).
+        max_reply_size: the largest JSON reply read, in bytes (a larger one is a ``ProtocolError``).
 
     Example:
         >>> peer = Peer("http://127.0.0.1:24000", peer_id="mictlanx-peer-0")
@@ -60,11 +61,13 @@ class Peer(_Service):
                  verify: Union[bool, str] = True, pool_maxsize: int = 10,
                  session_factory: Optional[SessionFactory] = None, ip_addr: Optional[str] = None,
                  port: Optional[int] = None, protocol: Optional[str] = None,
-                 api_version: Optional[int] = None) -> None:
+                 api_version: Optional[int] = None,
+                 max_reply_size: int = DEFAULT_MAX_REPLY) -> None:
         address = resolve_address(base_url, ip_addr=ip_addr, port=port, protocol=protocol,
                                   api_version=api_version, kind="peer")
         super().__init__(address.base_url, timeouts=timeouts, retry=retry, verify=verify,
-                         pool_maxsize=pool_maxsize, session_factory=session_factory)
+                         pool_maxsize=pool_maxsize, session_factory=session_factory,
+                         max_reply_size=max_reply_size)
         self.peer_id = peer_id
         self.ip_addr = address.ip_addr
         self.port = address.port

@@ -7,7 +7,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Union
 from . import _protocol as P
 from . import errors
 from ._address import resolve_address
-from ._http import SessionFactory
+from ._http import DEFAULT_MAX_REPLY, SessionFactory
 from ._service import Body, _parse, _Service, as_body, as_multipart_body
 from .config import RetryConfig, Timeouts
 from .models import (
@@ -44,6 +44,7 @@ class Router(_Service):
             ``base_url`` (``protocol`` defaults to ``http``; only ``api_version=4`` is spoken;
             ``https`` leaves the port out as the reference does). ``http2`` is recorded for
             :meth:`MictlanXURI.build <mictlanx_sync.MictlanXURI.build>`; requests speaks HTTP/1.1.
+        max_reply_size: the largest JSON reply read, in bytes (a larger one is a ``ProtocolError``).
 
     Example:
         >>> router = Router("http://127.0.0.1:60666", router_id="mictlanx-router-0")
@@ -59,11 +60,13 @@ class Router(_Service):
                  verify: Union[bool, str] = True, pool_maxsize: int = 10,
                  session_factory: Optional[SessionFactory] = None, ip_addr: Optional[str] = None,
                  port: Optional[int] = None, protocol: Optional[str] = None,
-                 api_version: Optional[int] = None, http2: bool = False) -> None:
+                 api_version: Optional[int] = None, http2: bool = False,
+                 max_reply_size: int = DEFAULT_MAX_REPLY) -> None:
         address = resolve_address(base_url, ip_addr=ip_addr, port=port, protocol=protocol,
                                   api_version=api_version, kind="router")
         super().__init__(address.base_url, timeouts=timeouts, retry=retry, verify=verify,
-                         pool_maxsize=pool_maxsize, session_factory=session_factory)
+                         pool_maxsize=pool_maxsize, session_factory=session_factory,
+                         max_reply_size=max_reply_size)
         self.router_id = router_id
         self.ip_addr = address.ip_addr
         self.port = address.port

@@ -4,6 +4,7 @@ failure into one error after cancelling the rest."""
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
@@ -66,7 +67,9 @@ class TransferManager(Generic[R]):
             while next_consume < count:
                 while not failures and next_submit < count and next_submit - next_consume < self._window:
                     try:
-                        pending[self._executor.submit(task, next_submit, self.cancel)] = next_submit
+                        # In a copy of the caller's context: the operation's deadline goes along.
+                        context = contextvars.copy_context()
+                        pending[self._executor.submit(context.run, task, next_submit, self.cancel)] = next_submit
                     except RuntimeError:  # "cannot schedule new futures after shutdown"
                         failures.append((next_submit, MictlanXError(_SHUT_DOWN)))
                         break

@@ -1,0 +1,73 @@
+"""Deadlines: an overall bound on one operation or call, retries and backoff included.
+
+A per-socket read timeout alone bounds only one wait: a server that answers one byte per second,
+or a call retried on every router with backoff, can take any time. A deadline is a point in
+monotonic time set around a call with :func:`within`; everything under it (every request, every
+retry, every backoff sleep, every read of a reply body) checks it and stops with
+:class:`~mictlanx_sync.errors.RequestTimeoutError` once it has passed. Deadlines nest: an inner
+one never extends an outer one.
+
+The deadline lives in a :class:`contextvars.ContextVar`, so it follows the call into the worker
+threads of a transfer (the transfer manager runs each task in a copy of the caller's context).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import time
+from typing import Iterator, Optional, Tuple
+
+from .errors import RequestTimeoutError
+
+__all__ = ["within", "fresh", "remaining", "check", "clamp"]
+
+_deadline: contextvars.ContextVar[Optional[Tuple[float, float]]] = contextvars.ContextVar(
+    "mictlanx_sync_deadline", default=None)
+
+
+@contextlib.contextmanager
+def within(seconds: Optional[float]) -> Iterator[None]:
+    """Run the block under a deadline ``seconds`` from now (None: no new bound; the enclosing
+    deadline, if any, still applies)."""
+    if seconds is None:
+        yield
+        return
+    at = time.monotonic() + seconds
+    outer = _deadline.get()
+    token = _deadline.set((at, seconds) if outer is None or at < outer[0] else outer)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+@contextlib.contextmanager
+def fresh(seconds: float) -> Iterator[None]:
+    """Run the block under a new deadline ``seconds`` from now that replaces the enclosing one,
+    for work that must still happen after an operation ran out of time (its cleanup)."""
+    token = _deadline.set((time.monotonic() + seconds, seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def remaining() -> Optional[float]:
+    """Seconds left before the current deadline (may be <= 0), or None without one."""
+    current = _deadline.get()
+    return None if current is None else current[0] - time.monotonic()
+
+
+def check(what: str, *, bucket_id: Optional[str] = None, key: Optional[str] = None) -> None:
+    """Raise ``RequestTimeoutError`` naming ``what`` when the current deadline has passed."""
+    current = _deadline.get()
+    if current is not None and time.monotonic() >= current[0]:
+        raise RequestTimeoutError(f"{what}: gave up after the deadline of {current[1]:g} s",
+                                  bucket_id=bucket_id, key=key)
+
+
+def clamp(seconds: float) -> float:
+    """``seconds``, or less when the current deadline comes sooner (never below 1 ms)."""
+    left = remaining()
+    return seconds if left is None else max(0.001, min(seconds, left))
