@@ -12,11 +12,19 @@ import attrs
 from . import _protocol as P
 from ._core import ClientCore
 from .config import check_chunk_size
-from .errors import ForbiddenError, IntegrityError, InvalidArgumentError, MictlanXError, NetworkError, NotFoundError
+from .errors import (
+    ForbiddenError,
+    IntegrityError,
+    InvalidArgumentError,
+    MictlanXError,
+    NetworkError,
+    NotFoundError,
+    ProtocolError,
+)
 from .models import Metadata
 from .results import GetResult, ObjectInfo
 from .router import Router
-from .transfer.chunking import ObjectLayout, layout_from_metadata
+from .transfer.chunking import ObjectLayout, check_size, layout_from_metadata
 from .transfer.codec import IDENTITY, ChunkCodec, ChunkContext
 from .transfer.manager import CancelToken
 from .transfer.progress import Progress, ProgressArg
@@ -36,9 +44,13 @@ def _allocate(size: int) -> Buffer:
     """A writable buffer for a whole object. Large ones are anonymous memory maps: the kernel
     hands out zeroed pages as the workers first write them, instead of ``bytearray`` zeroing the
     whole object on the caller's thread before any chunk can arrive."""
-    if size < (1 << 20):
-        return bytearray(size)
-    return mmap.mmap(-1, size)
+    try:
+        if size < (1 << 20):
+            return bytearray(size)
+        return mmap.mmap(-1, size)
+    except (MemoryError, OverflowError, OSError) as exc:
+        raise InvalidArgumentError(f"an object of {size} bytes does not fit in memory ({exc}); "
+                                   f"use get_to_file or get_stream") from exc
 
 
 def _check_full(layout: ObjectLayout, digest: str) -> None:
@@ -430,9 +442,35 @@ class Downloader:
         chunk_key = P.chunk_key(key, index)
         meta = self._core.with_router(lambda r: r.get_metadata(bucket_id, chunk_key)).metadata
         layout = ObjectLayout(bucket_id=bucket_id, key=key, chunks=(meta,), spans=(), full_checksum="")
-        buffer = bytearray(meta.size)
+        buffer = bytearray(check_size(meta))
         self.fetch_chunk(layout, 0, memoryview(buffer), None)
         return meta, bytes(buffer)
+
+
+_MAX_FILE_NAME = 255  # bytes: NAME_MAX on Linux, macOS and the usual file systems
+
+
+def _check_file_name(name: str, *, given: bool, bucket_id: str, key: str) -> None:
+    """Refuse a file name no file system takes (a NUL, or more than 255 bytes once encoded) before
+    anything is fetched: ``InvalidArgumentError`` for the caller's ``fullname``, ``ProtocolError``
+    for a ``fullname`` tag the server sent."""
+    problem = ""
+    if "\x00" in name:
+        problem = "contains a NUL character"
+    else:
+        try:
+            encoded = os.fsencode(os.path.basename(name))
+        except UnicodeError:
+            encoded = b""
+            problem = "cannot be encoded for this file system"
+        if len(encoded) > _MAX_FILE_NAME:
+            problem = f"is {len(encoded)} bytes long (at most {_MAX_FILE_NAME})"
+    if not problem:
+        return
+    if given:
+        raise InvalidArgumentError(f"file name {name[:80]!r} {problem}", bucket_id=bucket_id, key=key)
+    raise ProtocolError(f"the object's fullname tag {name[:80]!r} {problem}; pass fullname= (or a file "
+                        f"path as output_path) to choose another name", bucket_id=bucket_id, key=key)
 
 
 def target_path(layout: ObjectLayout, output_path: str, fullname: Optional[str]) -> str:
@@ -446,6 +484,7 @@ def target_path(layout: ObjectLayout, output_path: str, fullname: Optional[str])
     tags = layout.chunks[0].tags
     name = fullname or tags.get(P.TAG_FULLNAME) or (
         f"{layout.key}.{tags[P.TAG_EXTENSION]}" if tags.get(P.TAG_EXTENSION) else layout.key)
+    _check_file_name(name, given=bool(fullname), bucket_id=layout.bucket_id, key=layout.key)
     name = os.path.basename(name)
     if name in ("", ".", ".."):
         raise InvalidArgumentError(f"invalid file name {name!r} for {layout.bucket_id}@{layout.key}")

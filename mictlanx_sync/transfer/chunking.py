@@ -8,10 +8,11 @@ from typing import Dict, List, Sequence, Tuple
 import attrs
 
 from .. import _protocol as P
-from ..errors import IntegrityError, NotFoundError
+from ..config import MAX_OBJECT_SIZE
+from ..errors import IntegrityError, NotFoundError, ProtocolError
 from ..models import Metadata
 
-__all__ = ["ChunkSpan", "ObjectLayout", "plan_chunks", "layout_from_metadata"]
+__all__ = ["ChunkSpan", "ObjectLayout", "plan_chunks", "layout_from_metadata", "check_size"]
 
 
 @attrs.frozen(kw_only=True)
@@ -56,6 +57,19 @@ class ObjectLayout:
         return sum(span.size for span in self.spans)
 
 
+def check_size(meta: Metadata) -> int:
+    """A stored ball's size, refused when no server could truthfully claim it.
+
+    Raises:
+        ProtocolError: the size is negative or above ``MAX_OBJECT_SIZE`` (1 PiB).
+    """
+    if not 0 <= meta.size <= MAX_OBJECT_SIZE:
+        raise ProtocolError(f"the server claims a size of {meta.size} bytes for {meta.key!r}; sizes must "
+                            f"be between 0 and {MAX_OBJECT_SIZE}", bucket_id=meta.bucket_id or None,
+                            key=meta.key)
+    return meta.size
+
+
 def _int_tag(meta: Metadata, name: str) -> int:
     try:
         return int(meta.tags[name])
@@ -76,6 +90,7 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
     """
     if len(chunks) >= 1 and all(P.TAG_NUM_CHUNKS not in c.tags for c in chunks):
         only = max(chunks, key=_stamp)
+        check_size(only)
         return ObjectLayout(bucket_id=bucket_id, key=key, chunks=(only,),
                             spans=(ChunkSpan(index=0, offset=0, size=only.size),),
                             full_checksum=only.tags.get(P.TAG_FULL_CHECKSUM, only.checksum))
@@ -99,15 +114,26 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
         same = [m for m in metas if _version(m) == version]
         if index and index < num_chunks and same:
             chosen[index] = max(same, key=_stamp)
-    missing = [i for i in range(num_chunks) if i not in chosen]
-    if missing:
-        raise IntegrityError(f"chunks {missing[:10]} of {num_chunks} are missing", bucket_id=bucket_id, key=key)
+    if len(chosen) < num_chunks:
+        # Never enumerate num_chunks itself: a hostile tag may claim 10**9 chunks.
+        missing: List[int] = []
+        index = 0
+        while len(missing) < 10 and index < num_chunks:
+            if index not in chosen:
+                missing.append(index)
+            index += 1
+        raise IntegrityError(f"chunks {missing} of {num_chunks} are missing ({num_chunks - len(chosen)} in all)",
+                             bucket_id=bucket_id, key=key)
     ordered = tuple(chosen[i] for i in range(num_chunks))
     spans = []
     offset = 0
     for index, meta in enumerate(ordered):
-        spans.append(ChunkSpan(index=index, offset=offset, size=meta.size))
-        offset += meta.size
+        size = check_size(meta)
+        spans.append(ChunkSpan(index=index, offset=offset, size=size))
+        offset += size
+    if offset > MAX_OBJECT_SIZE:
+        raise ProtocolError(f"the server claims {offset} bytes for {bucket_id}@{key}, above {MAX_OBJECT_SIZE}",
+                            bucket_id=bucket_id, key=key)
     return ObjectLayout(bucket_id=bucket_id, key=key, chunks=ordered, spans=tuple(spans),
                         full_checksum=full_checksum)
 

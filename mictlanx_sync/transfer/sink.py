@@ -58,13 +58,17 @@ class FileSink:
         if not os.path.isdir(directory):
             raise InvalidArgumentError(f"directory does not exist: {directory!r}")
         self._fd, self.temp_path = tempfile.mkstemp(prefix=".mictlanx-", suffix=".part", dir=directory)
-        os.fchmod(self._fd, 0o666 & ~_umask())  # a new file's usual mode, not mkstemp's 0600
         self._lock = threading.Lock()
         self._writers = 0
         self._closing = False
         self._fd_closed = False
-        if size:
-            os.ftruncate(self._fd, size)
+        try:
+            os.fchmod(self._fd, 0o666 & ~_umask())  # a new file's usual mode, not mkstemp's 0600
+            if size:
+                os.ftruncate(self._fd, size)
+        except BaseException:
+            self.abort()  # no .part file outlives a sink that could not be set up
+            raise
 
     def write(self, data: bytes | bytearray | memoryview, offset: int) -> bool:
         """Write ``data`` at ``offset``; returns False (writing nothing) once the sink is aborted."""
