@@ -246,3 +246,13 @@ def test_honest_round_trip_through_the_double(router: Any) -> None:
         client.put("b", "k", data)
         assert client.get("b", "k").content == data
         assert [o.key for o in client.get_bucket_metadata("b")] == ["k"]
+
+
+def test_cli_timeout_option_bounds_ls_against_a_silent_router(router: Any,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from mictlanx_sync.cli import main
+
+    router.silent = True
+    assert main(["--uri", router.uri, "--timeout", "0.3", "ls", "b"]) == 9  # 9: timeout
+    assert "deadline" in capsys.readouterr().err  # the message says why it gave up
+    assert main(["--uri", router.uri, "--timeout", "0", "ls", "b"]) == 2  # not a positive number
