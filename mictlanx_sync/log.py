@@ -10,7 +10,6 @@ import threading
 from typing import Any, Optional
 
 from . import _fork
-
 from .errors import InvalidArgumentError
 
 __all__ = ["get_logger", "release_logger", "check_rotation", "LOG_PATH_ENV"]
