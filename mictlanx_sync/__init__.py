@@ -21,6 +21,8 @@ from .errors import (
     IntegrityError,
     InvalidArgumentError,
     InvalidURIError,
+    LocalFileExistsError,
+    LocalIOError,
     MaxAvailabilityReachedError,
     MictlanXError,
     NetworkError,
@@ -42,4 +44,5 @@ __all__ = [
     "MictlanXError", "InvalidArgumentError", "InvalidURIError", "NotFoundError", "AlreadyExistsError",
     "MaxAvailabilityReachedError", "NetworkError", "ConnectFailedError", "RequestTimeoutError",
     "ServerError", "BadRequestError", "ForbiddenError", "ProtocolError", "IntegrityError", "TransferError",
+    "LocalIOError", "LocalFileExistsError",
 ]

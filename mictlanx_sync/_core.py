@@ -138,6 +138,8 @@ class ClientCore:
                     self.balancer.mark_down(router)
                     failed_routers.append(router.base_url)
                     last = exc
+                    self.log.debug("router %s failed, failing over to the next one: %s", router.base_url,
+                                   exc.message)
                 except IntegrityError as exc:
                     if not retry_integrity:
                         raise
@@ -152,6 +154,8 @@ class ClientCore:
                     break
             if attempt < rounds:
                 delay = deadline.clamp(retry.backoff(attempt, random.random()))
+                self.log.debug("attempt %d of %d failed (%s); retrying in %.2f s", attempt, rounds,
+                               last.message if last is not None else "cancelled", delay)
                 if cancel is not None:
                     if cancel.wait(delay):
                         break

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import mmap
 import os
@@ -11,18 +13,22 @@ import attrs
 
 from . import _protocol as P
 from ._core import ClientCore
+from ._diagnose import explain
 from .config import check_chunk_size
 from .errors import (
     ForbiddenError,
     IntegrityError,
     InvalidArgumentError,
+    LocalFileExistsError,
+    LocalIOError,
     MictlanXError,
     NetworkError,
     NotFoundError,
     ProtocolError,
+    TransferError,
 )
 from .models import Metadata
-from .results import GetResult, ObjectInfo
+from .results import GetResult, ObjectInfo, SavedFile
 from .router import Router
 from .transfer.chunking import ObjectLayout, check_size, layout_from_metadata
 from .transfer.codec import IDENTITY, ChunkCodec, ChunkContext
@@ -160,8 +166,11 @@ class Downloader:
                                                             bucket_id=layout.bucket_id, key=layout.key)
 
     # ------------------------------------------------------------------------------ discovery
-    def layout(self, bucket_id: str, key: str) -> ObjectLayout:
-        """List an object's chunks once (``/chunks``); a bare ball is a one-chunk object."""
+    def layout(self, bucket_id: str, key: str, explain_missing: bool = True) -> ObjectLayout:
+        """List an object's chunks once (``/chunks``); a bare ball is a one-chunk object.
+
+        A missing object's ``NotFoundError`` says, with ``explain_missing`` (1 more request),
+        when peers were unavailable or the URI does not point at a router."""
         P.check_id(bucket_id, "bucket_id")
         P.check_id(key, "key")
         try:
@@ -174,7 +183,9 @@ class Downloader:
             pass
         single = self.bare_ball(bucket_id, key)
         if single is None:
-            raise NotFoundError(f"object {bucket_id}@{key} not found", bucket_id=bucket_id, key=key)
+            # Say when peers were unavailable, or when the URI is not a router's (1 request).
+            missing = NotFoundError(f"object {bucket_id}@{key} not found", bucket_id=bucket_id, key=key)
+            raise explain(self._core, missing) if explain_missing else missing
         return layout_from_metadata(bucket_id, key, [single])
 
     def bare_ball(self, bucket_id: str, key: str) -> Optional[Metadata]:
@@ -205,6 +216,8 @@ class Downloader:
             except MictlanXError:
                 replicas = []
             for peer_id in dict.fromkeys(replicas):
+                self._core.log.debug("chunk %d (%s@%s) does not match its SHA-256; reading the replica on %s",
+                                     index, layout.bucket_id, meta.key, peer_id)
                 router.get_into(layout.bucket_id, meta.key, buffer, peer_id=peer_id,
                                 chunk_size=self._opts.chunk_size)
                 if _sha256(buffer) == meta.checksum:
@@ -259,6 +272,8 @@ class Downloader:
                 record["bytes"] = len(plain)
                 return GetResult(data=memoryview(plain).toreadonly(), info=attrs.evolve(info, size=len(plain)))
             cached = core.cache.get((bucket_id, key), layout.full_checksum) if use_cache else None
+            if cached is not None:
+                core.log.debug("cache hit %s@%s (%d bytes)", bucket_id, key, len(cached))
             data = cached if cached is not None else self._read_layout(layout, progress, parallel)
             if use_cache and cached is None:
                 core.cache.put((bucket_id, key), data, layout.full_checksum)
@@ -353,16 +368,29 @@ class Downloader:
 
     # --------------------------------------------------------------------------------- file
     def to_file(self, bucket_id: str, key: str, output_path: str, fullname: Optional[str],
-                progress: ProgressArg) -> str:
-        """Fetch an object into a temp file beside the target, verify it, rename it into place."""
+                progress: ProgressArg, overwrite: bool = False) -> SavedFile:
+        """Fetch an object into a temp file beside the target, verify it, rename it into place.
+
+        An existing target is never replaced unless ``overwrite``; one with the object's SHA-256
+        is left as it is (``SavedFile.unchanged``). Both are decided before any chunk is fetched.
+        """
         with self._core.operation("get_to_file", bucket_id, key) as record:
             layout = self.layout(bucket_id, key)
-            target = target_path(layout, output_path, fullname)
+            target, directory = target_path(layout, output_path, fullname)
+            if _same_file(target, layout, overwrite):
+                self._core.log.info("get_to_file %s@%s: %s already holds this object (same SHA-256); "
+                                    "nothing fetched", bucket_id, key, target)
+                return SavedFile(target, unchanged=True)
+            if directory is not None:
+                try:
+                    os.makedirs(directory, exist_ok=True)
+                except OSError as exc:
+                    raise _local_error("cannot create directory", directory, exc, bucket_id, key) from exc
             codec = self._decoder(layout)
             if codec is not None:
                 record["bytes"] = self._encrypted_to_file(layout, codec, target, progress)
-                return target
-            sink = FileSink(target, layout.size)
+                return SavedFile(target)
+            sink = _open_sink(target, layout.size, bucket_id, key)
             meter = Progress(layout.size, progress, description=f"get {key}")
             digest = hashlib.sha256()
 
@@ -370,7 +398,7 @@ class Downloader:
                 span = layout.spans[index]
                 buffer = bytearray(span.size)
                 self.fetch_chunk(layout, index, memoryview(buffer), cancel, verify=False)
-                if not sink.write(buffer, span.offset):
+                if not _write(sink, buffer, span.offset, bucket_id, key):
                     raise NetworkError("transfer cancelled", bucket_id=bucket_id, key=key)
                 meter.add(span.size)
                 return buffer
@@ -392,18 +420,19 @@ class Downloader:
                 return whole.hexdigest()
 
             try:
-                self._core.manager(True, self._opts.window).run(len(layout.spans), fetch, hash_in_order,
-                                                                what="get_to_file",
-                                         bucket_id=bucket_id, key=key)
-                self.verify_whole(layout, digest.hexdigest(), chunk, store, rehash)
-                sink.commit()
+                with _local_io(target, bucket_id, key):
+                    self._core.manager(True, self._opts.window).run(len(layout.spans), fetch, hash_in_order,
+                                                                    what="get_to_file",
+                                                                    bucket_id=bucket_id, key=key)
+                    self.verify_whole(layout, digest.hexdigest(), chunk, store, rehash)
+                    sink.commit()
             except BaseException:
                 sink.abort()
                 raise
             finally:
                 meter.close()
             record["bytes"] = layout.size
-            return target
+            return SavedFile(target)
 
     def _encrypted_to_file(self, layout: ObjectLayout, codec: ChunkCodec, target: str,
                            progress: ProgressArg) -> int:
@@ -411,7 +440,7 @@ class Downloader:
         every chunk authenticated, removed otherwise. Returns the plaintext size."""
         spans = self._plain_spans(layout, codec)
         total = sum(size for _, size in spans)
-        sink = FileSink(target, total)
+        sink = _open_sink(target, total, layout.bucket_id, layout.key)
         meter = Progress(total, progress, description=f"get {layout.key}")
 
         def place(index: int, plain: bytes) -> None:
@@ -419,13 +448,14 @@ class Downloader:
             if len(plain) != size:
                 raise IntegrityError(f"chunk {index} decrypted to {len(plain)} bytes, expected {size}",
                                      bucket_id=layout.bucket_id, key=layout.key)
-            if not sink.write(plain, offset):
+            if not _write(sink, plain, offset, layout.bucket_id, layout.key):
                 raise NetworkError("transfer cancelled", bucket_id=layout.bucket_id, key=layout.key)
             meter.add(size)
 
         try:
-            self._decode_chunks(layout, codec, range(len(layout.chunks)), True, place, "get_to_file")
-            sink.commit()
+            with _local_io(target, layout.bucket_id, layout.key):
+                self._decode_chunks(layout, codec, range(len(layout.chunks)), True, place, "get_to_file")
+                sink.commit()
         except BaseException:
             sink.abort()
             raise
@@ -445,6 +475,85 @@ class Downloader:
         buffer = bytearray(check_size(meta))
         self.fetch_chunk(layout, 0, memoryview(buffer), None)
         return meta, bytes(buffer)
+
+
+def _local_error(what: str, path: str, exc: OSError, bucket_id: str, key: str) -> LocalIOError:
+    """A local ``OSError`` as a :class:`LocalIOError` naming the caller's ``path``."""
+    reason = exc.strerror or str(exc)
+    return LocalIOError(f"{what} {path!r}: {reason}", path=path, cause=exc, bucket_id=bucket_id, key=key)
+
+
+def _open_sink(target: str, size: int, bucket_id: str, key: str) -> FileSink:
+    """A :class:`FileSink` for ``target``; a local failure is a :class:`LocalIOError` naming it."""
+    try:
+        return FileSink(target, size)
+    except OSError as exc:
+        if isinstance(exc, MictlanXError):
+            raise
+        raise _local_error("cannot write", target, exc, bucket_id, key) from exc
+
+
+def _write(sink: FileSink, data: Union[bytes, bytearray, memoryview], offset: int, bucket_id: str, key: str) -> bool:
+    """``sink.write``; a local failure (disk full) is a :class:`LocalIOError` naming the target."""
+    try:
+        return sink.write(data, offset)
+    except OSError as exc:
+        raise _local_error("cannot write", sink.target, exc, bucket_id, key) from exc
+
+
+@contextlib.contextmanager
+def _local_io(target: str, bucket_id: str, key: str) -> Iterator[None]:
+    """Local I/O failures inside a transfer as themselves: a :class:`LocalIOError` a worker raised
+    (disk full) is not a transfer failure, and a bare ``OSError`` (fsync, rename) names ``target``."""
+    try:
+        yield
+    except TransferError as exc:
+        if isinstance(exc.cause, LocalIOError):
+            raise exc.cause from exc
+        raise
+    except OSError as exc:
+        if isinstance(exc, MictlanXError):
+            raise
+        raise _local_error("cannot write", target, exc, bucket_id, key) from exc
+
+
+def _known_checksum(layout: ObjectLayout) -> str:
+    """The object's SHA-256 when the metadata tells it (full checksum, or a one-chunk object's);
+    never for an encrypted object, whose chunk checksums are of the ciphertext."""
+    if layout.chunks[0].tags.get(P.TAG_ENCRYPTION):
+        return ""
+    if layout.full_checksum:
+        return layout.full_checksum
+    return layout.chunks[0].checksum if len(layout.chunks) == 1 else ""
+
+
+def _same_file(target: str, layout: ObjectLayout, overwrite: bool) -> bool:
+    """Whether ``target`` already holds the object (same size and SHA-256).
+
+    Raises:
+        LocalFileExistsError: something else is there and ``overwrite`` is False.
+        LocalIOError: the existing file cannot be read.
+    """
+    if not os.path.lexists(target):
+        return False
+    checksum = _known_checksum(layout)
+    try:
+        if checksum and os.path.isfile(target) and os.path.getsize(target) == layout.size:
+            digest = hashlib.sha256()
+            with open(target, "rb") as existing:
+                for piece in iter(lambda: existing.read(1 << 20), b""):
+                    digest.update(piece)
+            if digest.hexdigest() == checksum:
+                return True
+    except OSError as exc:
+        raise _local_error("cannot read existing file", target, exc, layout.bucket_id, layout.key) from exc
+    if overwrite:
+        return False
+    raise LocalFileExistsError(
+        f"{target!r} already exists with other content; nothing was fetched (pass overwrite=True, "
+        f"or --force on the command line, to replace it)", path=target,
+        cause=FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST)), bucket_id=layout.bucket_id,
+        key=layout.key)
 
 
 _MAX_FILE_NAME = 255  # bytes: NAME_MAX on Linux, macOS and the usual file systems
@@ -473,22 +582,30 @@ def _check_file_name(name: str, *, given: bool, bucket_id: str, key: str) -> Non
                         f"path as output_path) to choose another name", bucket_id=bucket_id, key=key)
 
 
-def target_path(layout: ObjectLayout, output_path: str, fullname: Optional[str]) -> str:
-    """The file ``get_to_file`` writes: ``output_path`` itself, or a name inside it when it
-    is a directory (``InvalidArgumentError`` for a missing directory or a directory in the
-    way, before anything is fetched)."""
-    if not os.path.isdir(output_path):
-        if output_path.endswith(("/", os.sep)):
-            raise InvalidArgumentError(f"directory does not exist: {output_path!r}")
-        return output_path
+def target_path(layout: ObjectLayout, output_path: str, fullname: Optional[str]) -> Tuple[str, Optional[str]]:
+    """The file ``get_to_file`` writes, and the directory to create for it (or None).
+
+    ``output_path`` is a directory when it is one, when it ends with a separator or when
+    ``fullname`` is given (a missing one is created, as the reference client does); the file
+    name inside it is ``fullname``, else the ``fullname`` tag, else ``{key}.{extension}``, else
+    ``key``, reduced to its last component so that a name never leads outside the directory.
+    Otherwise ``output_path`` is the file itself. ``InvalidArgumentError`` for a bad name or a
+    directory in the way, before anything is fetched.
+    """
+    is_dir = os.path.isdir(output_path)
+    if not is_dir and not output_path.endswith(("/", os.sep)) and fullname is None:
+        return output_path, None
+    if not is_dir and os.path.lexists(output_path):
+        raise InvalidArgumentError(f"{output_path!r} is a file, not a directory to save "
+                                   f"{layout.bucket_id}@{layout.key} in")
     tags = layout.chunks[0].tags
     name = fullname or tags.get(P.TAG_FULLNAME) or (
         f"{layout.key}.{tags[P.TAG_EXTENSION]}" if tags.get(P.TAG_EXTENSION) else layout.key)
     _check_file_name(name, given=bool(fullname), bucket_id=layout.bucket_id, key=layout.key)
-    name = os.path.basename(name)
+    name = os.path.basename(name.replace("\\", "/").rstrip("/"))
     if name in ("", ".", ".."):
         raise InvalidArgumentError(f"invalid file name {name!r} for {layout.bucket_id}@{layout.key}")
     target = os.path.join(output_path, name)
     if os.path.isdir(target):
         raise InvalidArgumentError(f"a directory is in the way of the file: {target!r}")
-    return target
+    return target, None if is_dir else output_path

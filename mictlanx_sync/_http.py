@@ -183,7 +183,11 @@ def _network_error(exc: BaseException, what: str, bucket_id: Optional[str],
             cls = errors.NetworkError
     else:
         cls = errors.NetworkError
-    return cls(f"{what} failed: {type(exc).__name__}: {exc}", bucket_id=bucket_id, key=key)
+    hint = ""
+    if isinstance(exc, requests.exceptions.SSLError) and "WRONG_VERSION_NUMBER" in str(exc).upper():
+        hint = ("; hint: the server speaks plain HTTP, not HTTPS: add ?protocol=http to the mictlanx:// "
+                "URI (the protocol defaults to https)")
+    return cls(f"{what} failed: {type(exc).__name__}: {exc}{hint}", bucket_id=bucket_id, key=key)
 
 
 _LIB_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)

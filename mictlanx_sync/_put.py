@@ -11,6 +11,8 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 from . import _protocol as P
 from . import deadline
 from ._core import ClientCore
+from ._diagnose import explain, puzzling
+from ._undo import PutTracker, undo_interrupted_put
 from .config import check_chunk_size
 from .errors import (
     AlreadyExistsError,
@@ -102,7 +104,7 @@ class Uploader:
                 base_tags[P.TAG_FULL_CHECKSUM] = full_checksum
             meter = Progress(source.size, progress, description=f"put {key}")
             replicas: Dict[int, Tuple[str, ...]] = {}
-            created: List[str] = []  # chunk keys this put stored (removed again if it fails)
+            tracker = PutTracker()  # chunk keys this put stored (removed again if it fails)
             core.cache.invalidate((bucket_id, key))
 
             def upload(index: int, cancel: CancelToken) -> Tuple[str, ...]:
@@ -115,10 +117,10 @@ class Uploader:
                     checksum = chunk_sums[index]
                 chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(len(data))}
                 chunk_key = P.chunk_key(key, index)
-                placed, new = self.put_chunk(bucket_id, chunk_key, key, data, checksum, chunk_tags, rf,
-                                             content_type, cancel)
-                if new:
-                    created.append(chunk_key)  # list.append is atomic
+                with tracker.chunk(chunk_key) as stored:
+                    placed, new = self.put_chunk(bucket_id, chunk_key, key, data, checksum, chunk_tags, rf,
+                                                 content_type, cancel)
+                    stored(new)
                 meter.add(span.size)
                 return placed
 
@@ -134,14 +136,20 @@ class Uploader:
                                            what=f"{event} of {len(spans)} chunks", bucket_id=bucket_id, key=key)
                 collect(0, upload(0, CancelToken()))
             except AlreadyExistsError as exc:
-                self.remove_chunks(bucket_id, created, exc)
+                self.remove_chunks(bucket_id, tracker.created, exc)
                 if isinstance(exc, MaxAvailabilityReachedError):
                     raise
                 raise AlreadyExistsError(f"{bucket_id}@{key} already exists with different content; "
                                          f"delete it first", bucket_id=bucket_id, key=key,
                                          status=exc.status, detail=exc.detail) from exc
             except MictlanXError as exc:
-                self.remove_chunks(bucket_id, created, exc)
+                self.remove_chunks(bucket_id, tracker.created, exc)
+                if puzzling(exc):  # say when peers are down, or the URI is not a router's (1 request)
+                    explain(core, exc)
+                raise
+            except BaseException as exc:  # Ctrl-C, SystemExit...: no orphan chunks either
+                stamp = None if P.TAG_UPDATED_AT in user_tags else base_tags[P.TAG_UPDATED_AT]
+                undo_interrupted_put(core, bucket_id, key, tracker, stamp, exc)
                 raise
             finally:
                 meter.close()

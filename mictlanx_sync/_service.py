@@ -98,7 +98,7 @@ class _Service:
               path_params: Optional[Mapping[str, str]] = None, **kwargs: Any) -> T:
         """Send a request and parse its JSON reply into ``model``."""
         with self._send(method, template, path_params, **kwargs) as reply:
-            return _parse(model, reply.json(), f"{method} {self.base_url}{template}")
+            return _parse(model, reply.json(), f"{method} {self.base_url}{P.path(template, **(path_params or {}))}")
 
     def health(self) -> HealthResponse:
         """``GET /health``.

@@ -45,6 +45,8 @@ EXIT_CODES: Tuple[Tuple[Type[BaseException], int], ...] = (
     (errors.ServerError, 10),
     (errors.IntegrityError, 13),
     (errors.TransferError, 14),
+    (errors.LocalFileExistsError, 16),
+    (errors.LocalIOError, 15),
     (errors.MictlanXError, 1),
 )
 EXIT_INTERRUPTED = 130
@@ -64,6 +66,8 @@ _LABELS: Tuple[Tuple[Type[BaseException], str], ...] = (
     (errors.ServerError, "server error"),
     (errors.IntegrityError, "integrity error"),
     (errors.TransferError, "transfer failed"),
+    (errors.LocalFileExistsError, "file exists"),
+    (errors.LocalIOError, "local I/O error"),
     (errors.MictlanXError, "error"),
 )
 
@@ -275,11 +279,15 @@ def _cmd_get(args: argparse.Namespace) -> int:
                 sink.write(piece)
             sink.flush()
             return 0
+        # Without -o the file goes into the current directory under a bare name (never outside it).
         path = client.get_to_file(args.bucket, args.key, args.output or os.getcwd(),
-                                  progress=_progress(args))
+                                  progress=_progress(args), overwrite=args.force)
     size = os.path.getsize(path)
-    _emit(args, sys.stdout, {"bucket_id": args.bucket, "key": args.key, "path": path, "size": size},
-          f"get {args.bucket}/{args.key} -> {path} ({format_size(size)})")
+    unchanged = bool(getattr(path, "unchanged", False))
+    note = ": already up to date (same SHA-256), nothing fetched" if unchanged else ""
+    _emit(args, sys.stdout, {"bucket_id": args.bucket, "key": args.key, "path": str(path), "size": size,
+                             "unchanged": unchanged},
+          f"get {args.bucket}/{args.key} -> {path} ({format_size(size)}){note}")
     return 0
 
 
@@ -287,6 +295,9 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     out = sys.stdout
     with _client(args) as client:
         objects = client.get_bucket_metadata(args.bucket, tags=_parse_tags(args.tag))
+    warning = getattr(objects, "warning", "")
+    if warning:  # a listing made without some peers may be short: say so, on stderr
+        sys.stderr.write(_one_line(f"{PROG}: warning: {warning}; the listing may be incomplete") + "\n")
     if args.json:
         out.write(json.dumps([{"key": o.key, "size": o.size, "num_chunks": o.num_chunks,
                                "updated_at": o.updated_at, "checksum": o.checksum, "tags": dict(o.tags)}
@@ -355,17 +366,34 @@ def _cmd_keys(args: argparse.Namespace) -> int:
 def _cmd_peers(args: argparse.Namespace) -> int:
     out = sys.stdout
     stats: Dict[str, Any] = {}
+    unavailable: Dict[str, Any] = {}
     with _client(args) as client:
         for router in client.routers:
             stats.update(router.get_stats())
+            try:
+                listed = router.get_peers()
+            except errors.NetworkError:
+                raise
+            except errors.MictlanXError:
+                continue  # a router without GET /peers: its stats are all there is
+            unavailable.update({p.peer_id: p for p in listed.unavailable})
+    down = {pid: p for pid, p in unavailable.items() if pid not in stats}
     if args.json:
-        out.write(json.dumps({pid: {k: v for k, v in s.to_json().items() if k != "balls"}
-                              for pid, s in stats.items()}, sort_keys=True) + "\n")
+        data = {pid: {**{k: v for k, v in s.to_json().items() if k != "balls"}, "available": True}
+                for pid, s in stats.items()}
+        data.update({pid: {"peer_id": pid, "available": False, "address": f"{p.ip_addr}:{p.port}"}
+                     for pid, p in down.items()})
+        out.write(json.dumps(data, sort_keys=True) + "\n")
     else:
         for pid, s in sorted(stats.items()):
             out.write(f"{pid}\tused={format_size(s.used_disk)}\ttotal={format_size(s.total_disk)}\t"
                       f"uf={s.disk_uf:.4f}\n")
+        for pid, p in sorted(down.items()):
+            out.write(f"{pid}\tUNAVAILABLE\t{p.ip_addr}:{p.port}\n")
     out.flush()
+    if down:
+        sys.stderr.write(_one_line(f"{PROG}: warning: {len(down)} peer(s) unavailable: {', '.join(sorted(down))}")
+                         + "\n")
     return 0
 
 
@@ -427,7 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Move files in and out of MictlanX.",
         epilog="exit codes: 0 ok, 1 other, 2 invalid argument, 3 invalid URI, 4 not found, "
                "5 already exists, 6 max availability, 7 network, 8 connect failed, 9 timeout, "
-               "10 server error, 11 forbidden, 12 bad request, 13 integrity, 14 transfer, 130 interrupted")
+               "10 server error, 11 forbidden, 12 bad request, 13 integrity, 14 transfer, 15 local I/O error, "
+               "16 local file exists, 130 interrupted")
     _add_global_options(parser)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     common = argparse.ArgumentParser(add_help=False)
@@ -458,7 +487,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bucket")
     p.add_argument("key")
     p.add_argument("-o", "--output", default=None, metavar="PATH",
-                   help="file or directory (default: current directory); - for stdout")
+                   help="file or directory (default: current directory); - for stdout; a directory "
+                        "given with a trailing / is created")
+    p.add_argument("-f", "--force", action="store_true",
+                   help="replace an existing file with different content (default: refuse, exit 16)")
     key_options(p)
 
     p = command("ls", "list the objects of a bucket (key, size, chunks, updated); --tag K=V filters", _cmd_ls)
@@ -565,10 +597,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     func: Callable[[argparse.Namespace], int] = args.func
     try:
         return int(func(args))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if verbose:
             traceback.print_exc()
-        sys.stderr.write(f"{PROG}: interrupted\n")
+        detail = f": {_one_line(str(exc))}" if str(exc) else ""  # e.g. an abandoned put cleanup
+        sys.stderr.write(f"{PROG}: interrupted{detail}\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         _silence_stdout()

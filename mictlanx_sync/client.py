@@ -33,12 +33,12 @@ from ._get import Downloader, ReadOptions
 from ._http import SessionFactory
 from ._put import Uploader, check_user_tags
 from .cache import Cache
-from .config import ClientConfig, Timeouts
+from .config import ClientConfig, Timeouts, merge_config
 from .errors import InvalidArgumentError, MictlanXError, NotFoundError
 from .listing import list_bucket
 from .log import LOG_PATH_ENV, check_rotation, get_logger, release_logger
 from .models import BallMetadata, Metadata
-from .results import GetResult, ItemResult, ObjectInfo, PutResult
+from .results import GetResult, ItemResult, ObjectInfo, PutResult, SavedFile
 from .router import Router
 from .transfer.codec import ChunkCodec, codec_for
 from .transfer.progress import ProgressArg
@@ -46,9 +46,11 @@ from .transfer.sources import FileSource, ListSource, open_source
 from .units import SizeLike, parse_size
 from .uri import DEFAULT_URI, MictlanXURI
 
-__all__ = ["Client", "URI_ENV"]
+__all__ = ["Client", "URI_ENV", "DEFAULT_CACHE_CAPACITY"]
 
 URI_ENV = "MICTLANX_URI"
+DEFAULT_CACHE_CAPACITY = "64MB"
+"""The default object cache per Client: small enough for one per worker process of a server."""
 R = TypeVar("R")
 
 
@@ -90,14 +92,16 @@ class Client:
         uri: ``mictlanx://`` URI of one or more routers; defaults to ``$MICTLANX_URI``, then to the
             local VSS (``mictlanx://mictlanx-router-0@localhost:60666/?protocol=http...``).
         client_id: the producer id written into metadata; unique per process by default.
-        max_workers: threads moving chunks.
-        chunk_size: bytes per chunk (``"1MB"`` = 1,000,000).
+        max_workers: threads moving chunks (default 8, or the ``config``'s).
+        chunk_size: bytes per chunk (``"1MB"`` = 1,000,000; default 1MB, or the ``config``'s).
         eviction_policy: ``"LRU"`` or ``"LFU"`` for the object cache.
-        capacity_storage: the cache's capacity in bytes (``"0"`` disables it).
+        capacity_storage: the cache's capacity in bytes (default ``"64MB"``; ``0`` disables it).
+            Each Client holds its own cache: size it per process (README, "Cache").
         log_output_path: a directory for a rotating file log (or ``$MICTLANX_LOG_PATH``).
         debug: log every operation to the console at DEBUG.
-        verify: TLS verification: a bool or a CA bundle path.
-        config: a full :class:`ClientConfig`; ``max_workers``/``chunk_size``/``verify`` override it.
+        verify: TLS verification: a bool or a CA bundle path (default True, or the ``config``'s).
+        config: a full :class:`ClientConfig`; ``max_workers``/``chunk_size``/``verify``, when
+            given (not None), override its values.
         timeout: seconds to connect and to wait for the next bytes of a reply (a metadata call gets
             3x that, retries included), or a full :class:`Timeouts`; overrides ``config``.
         deadline: an overall bound in seconds on each operation (retries and chunks included).
@@ -116,21 +120,18 @@ class Client:
         b'hello world'
     """
 
-    def __init__(self, uri: Optional[str] = None, client_id: Optional[str] = None, max_workers: int = 8,
-                 chunk_size: SizeLike = "1MB", eviction_policy: str = "LRU",
-                 capacity_storage: SizeLike = "1GB", log_output_path: Optional[str] = None,
-                 debug: bool = False, verify: Union[bool, str] = True,
-                 config: Optional[ClientConfig] = None,
+    def __init__(self, uri: Optional[str] = None, client_id: Optional[str] = None,
+                 max_workers: Optional[int] = None, chunk_size: Optional[SizeLike] = None,
+                 eviction_policy: str = "LRU", capacity_storage: SizeLike = DEFAULT_CACHE_CAPACITY,
+                 log_output_path: Optional[str] = None, debug: bool = False,
+                 verify: Optional[Union[bool, str]] = None, config: Optional[ClientConfig] = None,
                  session_factory: Optional[SessionFactory] = None,
                  encryption_key: Optional[bytes] = None, log_when: Optional[str] = None,
                  log_interval: int = 1, timeout: Union[None, float, Timeouts] = None,
                  deadline: Optional[float] = None) -> None:
         check_rotation(log_when, log_interval)
         codec = codec_for(encryption_key)
-        base = config or ClientConfig()
-        transfer = attrs.evolve(base.transfer, chunk_size=parse_size(chunk_size), max_workers=max_workers) \
-            if config is None else base.transfer
-        self.config = attrs.evolve(base, transfer=transfer, verify=verify if config is None else base.verify)
+        self.config = merge_config(config, max_workers=max_workers, chunk_size=chunk_size, verify=verify)
         if timeout is not None or deadline is not None:
             self.config = attrs.evolve(self.config, timeouts=_timeouts(self.config.timeouts, timeout, deadline))
         self.uri = MictlanXURI.parse(uri or os.environ.get(URI_ENV) or DEFAULT_URI)
@@ -245,6 +246,13 @@ class Client:
                  progress: ProgressArg = None, encrypt_with: Optional[bytes] = None) -> PutResult:
         """Store a file, reading chunks in place (bounded memory); adds ``fullname`` and
         ``extension`` tags unless given. See :meth:`put` for the arguments and errors."""
+        return self._put_file(bucket_id, key, path, tags, chunk_size, rf, content_type, progress, parallel=True,
+                              encrypt_with=encrypt_with)
+
+    def _put_file(self, bucket_id: str, key: str, path: Union[str, os.PathLike[str]],
+                  tags: Optional[Mapping[str, str]], chunk_size: Optional[SizeLike], rf: int, content_type: str,
+                  progress: ProgressArg, parallel: bool, encrypt_with: Optional[bytes] = None) -> PutResult:
+        """``put_file`` with its chunks sent on the pool (``parallel``) or on this thread."""
         bucket_id, key, user_tags = Uploader.check_put(bucket_id, key, tags, rf)
         writer = self._writer(encrypt_with)
         name = os.path.basename(os.fspath(path))
@@ -253,7 +261,7 @@ class Client:
         source = FileSource.open(path)
         try:
             return writer.put_source("put_file", bucket_id, key, source, user_tags, chunk_size, rf,
-                                    content_type, progress, parallel=True)
+                                     content_type, progress, parallel=parallel)
         finally:
             source.close()
 
@@ -312,24 +320,34 @@ class Client:
                     output_path: Optional[Union[str, os.PathLike[str]]] = None, fullname: Optional[str] = None, *,
                     progress: ProgressArg = None, ball_id: Optional[str] = None,
                     chunk_size: Optional[SizeLike] = None, max_retries: Optional[int] = None,
-                    max_paralell_gets: Optional[int] = None, decrypt_with: Optional[bytes] = None) -> str:
+                    max_paralell_gets: Optional[int] = None, decrypt_with: Optional[bytes] = None,
+                    overwrite: bool = False) -> SavedFile:
         """Fetch an object into a file, in bounded memory.
 
         Chunks are written at their offsets into a temp file in the target directory, the whole
         object is verified, then the file is renamed into place; nothing partial is left behind.
+        An existing file is never replaced unless ``overwrite``: one with the object's SHA-256 is
+        left as it is (``unchanged`` on the result), anything else raises before any chunk is fetched.
 
         Args:
             key: the object (the seed passes it as ``ball_id=``; give one of the two).
             output_path: a directory (the file name is ``fullname``, else the ``fullname`` tag,
-                else ``{key}.{extension}``, else ``key``) or a file path.
-            fullname: the file name inside an ``output_path`` directory.
+                else ``{key}.{extension}``, else ``key``, always reduced to a bare name) or a file
+                path. A missing directory is created when the path ends with a separator or when
+                ``fullname`` is given.
+            fullname: the file name inside the ``output_path`` directory.
             chunk_size, max_retries, max_paralell_gets, decrypt_with: as in :meth:`get`.
+            overwrite: replace an existing file whose content differs.
 
         Returns:
-            The path written.
+            The path written: a ``str`` (:class:`SavedFile`) whose ``unchanged`` is True when an
+            identical file was already there.
 
         Raises:
             InvalidArgumentError: no key (or ``key`` and ``ball_id`` that differ), no output_path.
+            LocalFileExistsError: the file exists with other content and ``overwrite`` is False.
+            LocalIOError: the file cannot be written (disk full, permission denied); names the path.
+            NotFoundError, IntegrityError, TransferError: as for :meth:`get`.
         """
         if ball_id is not None and key is not None and ball_id != key:
             raise InvalidArgumentError(f"key {key!r} and ball_id {ball_id!r} differ: give one of them")
@@ -337,7 +355,7 @@ class Client:
         if name is None or output_path is None:
             raise InvalidArgumentError("get_to_file needs the object (key= or ball_id=) and an output_path")
         reader = self._reader(chunk_size, max_retries, max_paralell_gets, decrypt_with)
-        return reader.to_file(bucket_id, name, os.fspath(output_path), fullname, progress)
+        return reader.to_file(bucket_id, name, os.fspath(output_path), fullname, progress, overwrite=overwrite)
 
     def get_chunk(self, bucket_id: str, key: str, index: int) -> Tuple[Metadata, bytes]:
         """One chunk of an object and its metadata, verified against the chunk's SHA-256."""
@@ -356,7 +374,7 @@ class Client:
     def exists(self, bucket_id: str, key: str) -> bool:
         """Whether the object exists."""
         try:
-            self._downloader.layout(bucket_id, key)
+            self._downloader.layout(bucket_id, key, explain_missing=False)
         except NotFoundError:
             return False
         return True
@@ -372,7 +390,9 @@ class Client:
         ``tags``, only those whose tags hold every ``name=value``.
 
         Empty (0-byte) objects are not listed: routers leave size-0 balls out of bucket listings
-        (PROTOCOL §5.9, as the reference router does). Reach them by key."""
+        (PROTOCOL §5.9, as the reference router does). Reach them by key. The list's
+        ``unavailable_peers`` and ``warning`` say which peers were unavailable: what they hold is
+        missing from the listing."""
         return list_bucket(self._core, bucket_id, tags=tags)
 
     def find(self, bucket_id: str, **tags: str) -> List[ObjectInfo]:
@@ -454,14 +474,22 @@ class Client:
     # -------------------------------------------------------------------------------------- many
     def put_many(self, bucket_id: str, items: Union[Mapping[str, Any], Iterable[Tuple[str, Any]]],
                  tags: Optional[Mapping[str, str]] = None, chunk_size: Optional[SizeLike] = None,
-                 rf: int = 1) -> List[ItemResult[PutResult]]:
+                 rf: int = 1, *, progress: ProgressArg = None) -> List[ItemResult[PutResult]]:
         """Store many objects over the shared pool, one object per worker; one result or error
-        per item, never all-or-nothing."""
+        per item, never all-or-nothing.
+
+        A value that is a path (``os.PathLike``, e.g. ``pathlib.Path``) is stored as
+        :meth:`put_file` stores it (read in place, ``fullname``/``extension`` tags); any other
+        value as :meth:`put` stores it. ``progress`` is applied to each object, as in :meth:`put`
+        (a callback gets each object's ``(bytes_done, bytes_total)``; True draws a bar per object).
+        """
         pairs = list(items.items() if isinstance(items, Mapping) else items)
-        return self._run_many([
-            (key, functools.partial(self._put, bucket_id, key, value, tags, chunk_size, rf,
-                                    P.DEFAULT_CONTENT_TYPE, None, parallel=False))
-            for key, value in pairs])
+        calls: List[Tuple[str, Callable[[], PutResult]]] = []
+        for key, value in pairs:
+            put = self._put_file if isinstance(value, os.PathLike) else self._put
+            calls.append((key, functools.partial(put, bucket_id, key, value, tags, chunk_size, rf,
+                                                 P.DEFAULT_CONTENT_TYPE, progress, parallel=False)))
+        return self._run_many(calls)
 
     def get_many(self, bucket_id: str, keys: Iterable[str]) -> List[ItemResult[GetResult]]:
         """Fetch many objects over the shared pool, one object per worker; one result or error

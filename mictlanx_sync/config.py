@@ -13,7 +13,7 @@ from .errors import InvalidArgumentError
 from .units import parse_size
 
 __all__ = ["Timeouts", "RetryConfig", "TransferConfig", "ClientConfig", "MAX_CHUNK_SIZE", "MAX_OBJECT_SIZE",
-           "DEFAULT_MAX_REPLY_SIZE", "check_chunk_size"]
+           "DEFAULT_MAX_REPLY_SIZE", "check_chunk_size", "merge_config"]
 
 MAX_CHUNK_SIZE = 1 << 30
 """The largest chunk (1 GiB): a chunk is one request body, held in memory while it moves."""
@@ -166,3 +166,25 @@ class ClientConfig:
     router_cooldown: float = attrs.field(default=5.0, validator=_non_negative)
     max_reply_size: int = attrs.field(default=DEFAULT_MAX_REPLY_SIZE, converter=_size,
                                       validator=_positive_int)
+
+
+def merge_config(config: Optional[ClientConfig], *, max_workers: Optional[int] = None,
+                 chunk_size: Optional[Union[int, str]] = None,
+                 verify: Optional[Union[bool, str]] = None) -> ClientConfig:
+    """``config`` (or the defaults) with every argument that is not None put in its place:
+    explicit arguments win over the config's values.
+
+    Raises:
+        InvalidArgumentError: an argument is out of range.
+
+    Example:
+        >>> merge_config(ClientConfig(), max_workers=2, chunk_size="256KiB").transfer.chunk_size
+        262144
+    """
+    base = config if config is not None else ClientConfig()
+    transfer = base.transfer
+    if max_workers is not None:
+        transfer = attrs.evolve(transfer, max_workers=max_workers)
+    if chunk_size is not None:
+        transfer = attrs.evolve(transfer, chunk_size=chunk_size)
+    return attrs.evolve(base, transfer=transfer, verify=base.verify if verify is None else verify)

@@ -12,6 +12,9 @@ Leaves are chosen by what the caller does next:
   :class:`ProtocolError`: its reply broke the protocol or a client limit.
 * :class:`IntegrityError`: bytes did not match their checksum or size; never returned as data.
 * :class:`TransferError`: a multi-chunk transfer failed; names the chunks and the first cause.
+* :class:`LocalIOError` (also an ``OSError``): a local file could not be read or written (disk
+  full, permission denied...); names the user's path. :class:`LocalFileExistsError` (also a
+  ``FileExistsError``): ``get_to_file`` refused to replace an existing file (pass ``overwrite=True``).
 
 Every error pickles (so it crosses process pools) and says which bucket/key it concerns.
 """
@@ -36,6 +39,8 @@ __all__ = [
     "ProtocolError",
     "IntegrityError",
     "TransferError",
+    "LocalIOError",
+    "LocalFileExistsError",
 ]
 
 
@@ -164,3 +169,42 @@ class TransferError(MictlanXError):
     def __str__(self) -> str:
         base = super().__str__()
         return f"{base}; failed chunks {list(self.failed_indices)}; first cause: {self.cause!r}"
+
+
+class LocalIOError(MictlanXError, OSError):
+    """A local file could not be read or written: disk full, permission denied, a file in the way.
+
+    Also an ``OSError`` (``errno``, ``strerror`` and ``filename`` are set, ``filename`` being the
+    path the caller gave, never a hidden temp file), so ``except OSError`` keeps working.
+
+    Args:
+        message: what failed, naming the path.
+        path: the caller's path.
+        cause: the ``OSError`` behind it, when there is one.
+    """
+
+    def __init__(self, message: str, *, path: Optional[str] = None, cause: Optional[OSError] = None,
+                 bucket_id: Optional[str] = None, key: Optional[str] = None, status: Optional[int] = None,
+                 detail: Any = None) -> None:
+        super().__init__(message, bucket_id=bucket_id, key=key, status=status, detail=detail)
+        self.errno = cause.errno if cause is not None else None
+        self.strerror = cause.strerror if cause is not None else None
+        self.filename = path
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (_rebuild_local, (self.__class__, self.args, dict(self.__dict__),
+                                 (self.errno, self.strerror, self.filename)))
+
+
+def _rebuild_local(cls: Type[LocalIOError], args: Tuple[Any, ...], state: dict[str, Any],
+                   os_fields: Tuple[Any, Any, Any]) -> MictlanXError:
+    """Recreate a :class:`LocalIOError` with its ``OSError`` fields (used by ``__reduce__``)."""
+    err = _rebuild(cls, args, state)
+    assert isinstance(err, LocalIOError)
+    err.errno, err.strerror, err.filename = os_fields
+    return err
+
+
+class LocalFileExistsError(LocalIOError, FileExistsError):
+    """``get_to_file`` would replace an existing local file with different content; nothing was
+    fetched. Pass ``overwrite=True`` (CLI: ``--force``) to replace it."""

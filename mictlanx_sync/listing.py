@@ -6,7 +6,8 @@ from typing import Dict, List, Mapping, Optional
 
 from . import _protocol as P
 from ._core import ClientCore
-from .errors import IntegrityError, InvalidArgumentError, NotFoundError
+from ._diagnose import ObjectList, explain, peer_health
+from .errors import IntegrityError, InvalidArgumentError, NotFoundError, ServerError
 from .models import Metadata
 from .results import ObjectInfo
 from .transfer.chunking import layout_from_metadata
@@ -37,16 +38,26 @@ def matches_tags(info: ObjectInfo, query: Mapping[str, str]) -> bool:
     return all(tags.get(name) == value for name, value in query.items())
 
 
-def list_bucket(core: ClientCore, bucket_id: str, *, tags: Optional[Mapping[str, str]] = None) -> List[ObjectInfo]:
+def list_bucket(core: ClientCore, bucket_id: str, *, tags: Optional[Mapping[str, str]] = None) -> ObjectList:
     """Every complete object of a bucket, grouped by ball_id and de-duplicated across replicas.
 
     Objects still being written, or partly written or deleted, are left out; so are empty
     objects, which routers leave out of bucket listings (PROTOCOL §5.9). With ``tags``, only the
-    objects whose tags hold every ``name=value`` (filtered here: routers have no tag query).
+    objects whose tags hold every ``name=value`` (filtered here: routers have no tag query). The
+    result's ``unavailable_peers``/``warning`` say which peers were unavailable (it may be short).
     """
     P.check_id(bucket_id, "bucket_id")
     query = check_tag_query(tags)
-    listing = core.with_router(lambda r: r.get_bucket_metadata(bucket_id))
+    try:
+        listing = core.with_router(lambda r: r.get_bucket_metadata(bucket_id))
+    except (ServerError, NotFoundError) as exc:
+        explain(core, exc)  # unavailable peers, or a URI that is not a router's, in the message
+        raise
+    health = peer_health(core)  # 1 request: a listing made without some peers says so
+    if health is not None and health.not_router:
+        health = None  # it listed the bucket, so it is a router, one without GET /peers: nothing known
+    if health is not None and health.unavailable:
+        core.log.warning("listing of %s: %s", bucket_id, health.warning)
     groups: Dict[str, List[Metadata]] = {}
     for ball in listing.balls:
         groups.setdefault(ball.ball_id or ball.key, []).append(ball)
@@ -59,4 +70,4 @@ def list_bucket(core: ClientCore, bucket_id: str, *, tags: Optional[Mapping[str,
         info = ObjectInfo.from_chunks(bucket_id, ball_id, layout.chunks, layout.full_checksum)
         if matches_tags(info, query):
             objects.append(info)
-    return objects
+    return ObjectList(objects, health)

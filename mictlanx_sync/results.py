@@ -11,7 +11,7 @@ from .errors import MictlanXError
 from .models import Metadata
 from .transfer.codec import AES_256_GCM, AESGCMCodec
 
-__all__ = ["ObjectInfo", "PutResult", "GetResult", "ItemResult"]
+__all__ = ["ObjectInfo", "PutResult", "GetResult", "ItemResult", "SavedFile"]
 
 T = TypeVar("T")
 
@@ -103,3 +103,25 @@ class ItemResult(Generic[T]):
     def ok(self) -> bool:
         """Whether the item succeeded."""
         return self.error is None
+
+
+class SavedFile(str):
+    """The path ``get_to_file`` wrote: a ``str``, plus ``unchanged``, True when a file with the
+    same SHA-256 was already there and nothing was fetched or written.
+
+    Example:
+        >>> path = SavedFile("/tmp/a.txt", unchanged=True)
+        >>> path == "/tmp/a.txt", path.unchanged
+        (True, True)
+    """
+
+    unchanged: bool
+
+    def __new__(cls, path: str, unchanged: bool = False) -> SavedFile:
+        """A saved path and whether it was left unchanged."""
+        saved = super().__new__(cls, path)
+        saved.unchanged = unchanged
+        return saved
+
+    def __reduce__(self) -> Tuple[object, ...]:
+        return (SavedFile, (str(self), self.unchanged))

@@ -23,7 +23,8 @@ class Progress:
 
     Args:
         total: the object's size in bytes.
-        target: a callback ``(done, total)``, ``True`` for a tqdm bar (when tqdm is installed), or
+        target: a callback ``(done, total)``, ``True`` for a ``tqdm.auto`` bar that stays when
+            finished (when tqdm is installed), or
             None/False for nothing.
         description: the tqdm bar's label.
     """
@@ -37,12 +38,12 @@ class Progress:
         self._callback: Optional[ProgressCallback] = None
         self._bar: Any = None
         if target is True:
-            try:
-                from tqdm import tqdm
+            try:  # tqdm.auto: a widget in notebooks, text in terminals
+                from tqdm.auto import tqdm
             except ImportError:
                 tqdm = None
-            if tqdm is not None:
-                self._bar = tqdm(total=total, unit="B", unit_scale=True, desc=description, leave=False)
+            if tqdm is not None:  # leave=True: a finished bar stays, showing size, time and rate
+                self._bar = tqdm(total=total, unit="B", unit_scale=True, desc=description, leave=True)
         elif callable(target):
             self._callback = target
         _fork.register(self, Progress._after_fork)

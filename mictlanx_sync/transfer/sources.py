@@ -12,7 +12,7 @@ import stat
 import tempfile
 from typing import Any, BinaryIO, Iterable, List, Optional, Sequence, Tuple, Union
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, LocalIOError
 from .chunking import ChunkSpan, plan_chunks
 from .manager import TransferManager
 
@@ -93,6 +93,9 @@ class FileSource(Source):
             raise InvalidArgumentError(f"no such file: {os.fspath(path)!r}") from exc
         except IsADirectoryError as exc:
             raise InvalidArgumentError(f"is a directory, not a file: {os.fspath(path)!r}") from exc
+        except OSError as exc:  # permission denied, a symlink loop...: the user's path, typed
+            raise LocalIOError(f"cannot read {os.fspath(path)!r}: {exc.strerror or exc}", path=os.fspath(path),
+                               cause=exc) from exc
         status = os.fstat(fd)
         if stat.S_ISDIR(status.st_mode):  # Linux opens a directory read-only without complaint
             os.close(fd)

@@ -22,6 +22,7 @@ from ..units import parse_size
 from ..uri import MictlanXURI
 
 _port = _int_at_least(0)  # 0: any free port
+WATCH_INTERVAL = 0.5  # how often ``vss up`` checks that every process still runs (seconds)
 
 __all__ = ["register", "add_subcommands", "build_parser", "main"]
 
@@ -88,9 +89,13 @@ def _run_up(args: argparse.Namespace) -> int:
                    max_body_size=args.max_body_size, peer_ports=peer_ports) as vss:
             for peer_id, url in zip(vss.peer_ids, vss.peer_urls):
                 _announce(f"peer {peer_id} {url}")
+            _announce(f"router mictlanx-router-0 {vss.router_url}")
             _announce(vss.uri)
-            while not done.wait(3600):
-                pass
+            while not done.wait(WATCH_INTERVAL):
+                exited = vss.exited()
+                if exited:  # one process died: the VSS is broken, stop every other one (on exit)
+                    print(f"error: {', '.join(exited)} exited; stopping the other processes", file=sys.stderr)
+                    return 1
     except (VSSStartError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -24,7 +24,7 @@ import urllib.error
 import urllib.request
 from typing import IO, Any, Callable, Iterator, List, Optional, Sequence
 
-__all__ = ["serve", "LocalVSS", "VSSStartError", "free_port", "peers_uri"]
+__all__ = ["serve", "LocalVSS", "VSSStartError", "free_port", "peers_uri", "port_is_free"]
 
 STOP_TIMEOUT = 10.0
 
@@ -63,6 +63,18 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether nothing listens on ``host:port`` and it can be bound right now (with
+    ``SO_REUSEADDR``, as the servers bind: a port held only by closed connections is free)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def peers_uri(peer_ids: Sequence[str], host: str, ports: Sequence[int]) -> str:
@@ -197,8 +209,23 @@ class LocalVSS:
 
         self._wait(child, ready, deadline)
 
+    def _check_ports_free(self) -> None:
+        """Fail fast, naming the process, when a port is taken: otherwise another server on it
+        could answer the readiness checks while the process meant for it exits."""
+        wanted = [(self._routers[0].name, self.router_port),
+                  *((child.name, port) for child, port in zip(self._peers, self.peer_ports))]
+        for name, port in wanted:
+            if not port_is_free(self.host, port):
+                raise VSSStartError(f"port {port} on {self.host} is already in use (wanted by {name}); "
+                                    f"stop what listens there or choose another port")
+
     def start(self) -> None:
-        """Start every peer, then the router; wait until the router lists every peer."""
+        """Start every peer, then the router; wait until the router lists every peer.
+
+        Raises:
+            VSSStartError: a port is taken, or a process exited or did not become ready.
+        """
+        self._check_ports_free()
         deadline = time.monotonic() + self.startup_timeout
         for child in self._peers:
             child.start()
@@ -207,6 +234,17 @@ class LocalVSS:
         router = self._routers[0]
         router.start()
         self._wait_router(router, self.router_url, deadline, len(self._peers))
+        exited = self.exited()
+        if exited:
+            raise VSSStartError(f"{', '.join(exited)} exited while starting; log tail:\n"
+                                f"{self._by_name(exited[0]).tail()}")
+
+    def exited(self) -> List[str]:
+        """The names of the processes (router or peers) that are no longer running."""
+        return [child.name for child in (*self._routers, *self._peers) if not child.alive()]
+
+    def _by_name(self, name: str) -> _Child:
+        return next(child for child in (*self._routers, *self._peers) if child.name == name)
 
     def stop(self) -> None:
         """Stop every process: SIGTERM, then SIGKILL after a timeout."""

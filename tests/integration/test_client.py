@@ -421,12 +421,12 @@ def test_put_file_of_files_whose_size_is_not_known_up_front(client, tmp_path):
     assert client.get(bucket, "pipe").content == payload
 
 
-def test_get_to_file_refuses_a_missing_directory_or_a_directory_in_the_way(client, tmp_path):
+def test_get_to_file_refuses_a_missing_parent_or_a_directory_in_the_way(client, tmp_path):
     bucket = _bucket()
     client.put(bucket, "d", b"data", tags={"fullname": "taken"})
     (tmp_path / "taken").mkdir()
-    with pytest.raises(InvalidArgumentError, match="does not exist"):
-        client.get_to_file(bucket, "d", str(tmp_path / "newdir") + "/")
+    with pytest.raises(InvalidArgumentError, match="does not exist"):  # a file path in a missing directory
+        client.get_to_file(bucket, "d", str(tmp_path / "newdir" / "file"))
     with pytest.raises(InvalidArgumentError, match="in the way"):
         client.get_to_file(bucket, "d", str(tmp_path))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]  # no temp files left

@@ -15,7 +15,7 @@ URI = "mictlanx://r@127.0.0.1:9/?protocol=http"
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"max_workers": 0}, {"max_workers": 1.5}, {"max_workers": True}, {"max_workers": "4"}, {"max_workers": None},
+    {"max_workers": 0}, {"max_workers": 1.5}, {"max_workers": True}, {"max_workers": "4"},
     {"eviction_policy": "FIFO"}, {"eviction_policy": None}, {"capacity_storage": -1},
 ])
 def test_bad_client_arguments_are_invalid_argument_errors(kwargs: Any) -> None:

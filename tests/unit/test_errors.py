@@ -14,7 +14,7 @@ SIMPLE = [cls for cls in ALL if cls is not E.TransferError]
 
 
 def test_all_exported_errors_are_mictlanx_errors() -> None:
-    assert len(ALL) == 15
+    assert len(ALL) == 17
     for cls in ALL:
         assert issubclass(cls, E.MictlanXError)
         assert issubclass(cls, Exception)

@@ -1,0 +1,132 @@
+"""Undoing an interrupted put: which chunks a put stored, and removing them, bounded in time.
+
+A put that fails with a :class:`~mictlanx_sync.errors.MictlanXError` removes the chunks it stored
+(``Uploader.remove_chunks``). This module covers the rest: ``KeyboardInterrupt`` (Ctrl-C) and any
+other ``BaseException`` in the middle of a put. The chunks already stored are removed within
+:data:`CLEANUP_SECONDS`; a second Ctrl-C abandons the cleanup and raises ``KeyboardInterrupt``
+with a message naming the key to remove by hand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import threading
+import time
+from typing import Callable, Iterator, List, Optional
+
+from . import _protocol as P
+from ._core import ClientCore
+from .errors import MictlanXError, NotFoundError
+from .router import Router
+
+__all__ = ["PutTracker", "undo_interrupted_put", "CLEANUP_SECONDS"]
+
+CLEANUP_SECONDS = 30.0
+"""The longest an interrupted put spends removing its chunks before it gives up and says so."""
+
+
+class PutTracker:
+    """The chunks one put stored (``created``), and those whose fate is unknown (``uncertain``:
+    their request was cut short, so the server may or may not have stored them).
+
+    Thread safety: ``chunk`` may be used from many worker threads at once.
+    """
+
+    def __init__(self) -> None:
+        self.created: List[str] = []
+        self.uncertain: List[str] = []
+        self._running = 0
+        self._idle = threading.Condition()
+
+    @contextlib.contextmanager
+    def chunk(self, chunk_key: str) -> Iterator[Callable[[bool], None]]:
+        """Track one chunk's upload; call the yielded function with whether it stored the chunk.
+
+        A chunk whose upload raised before reporting is recorded as ``uncertain``.
+        """
+        reported: List[bool] = []
+        with self._idle:
+            self._running += 1
+        try:
+            yield reported.append
+        finally:
+            with self._idle:
+                if reported:
+                    if reported[0]:
+                        self.created.append(chunk_key)
+                else:
+                    self.uncertain.append(chunk_key)
+                self._running -= 1
+                self._idle.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no upload is running (the transfer was cancelled; running ones finish their
+        request). Returns whether that happened within ``timeout`` seconds."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._running == 0, timeout)
+
+
+def _stored_by(router: Router, *, bucket_id: str, chunk_key: str, stamp: str) -> bool:
+    """Whether the chunk stored under ``chunk_key`` carries this put's own ``updated_at`` stamp."""
+    try:
+        meta = router.get_metadata(bucket_id, chunk_key).metadata
+    except NotFoundError:
+        return False
+    return meta.tags.get(P.TAG_UPDATED_AT) == stamp
+
+
+def _delete(router: Router, *, bucket_id: str, chunk_key: str) -> int:
+    return router.delete(bucket_id, chunk_key).n_deletes
+
+
+def undo_interrupted_put(core: ClientCore, bucket_id: str, key: str, tracker: PutTracker,
+                         stamp: Optional[str], cause: BaseException,
+                         timeout: float = CLEANUP_SECONDS) -> None:
+    """Remove the chunks an interrupted put stored, within ``timeout`` seconds.
+
+    ``stamp`` is the ``updated_at`` tag this put generated (None when the caller gave its own):
+    an ``uncertain`` chunk is removed only when the stored one carries it, so a chunk that was
+    there before this put is never removed.
+
+    Raises:
+        KeyboardInterrupt: a second Ctrl-C abandoned the cleanup; the message names the key.
+    """
+    deadline = time.monotonic() + timeout
+    manual = (f"remove what is left with `mictlanx-sync rm {bucket_id} {key}` "
+              f"(or Client.delete({bucket_id!r}, {key!r}))")
+    core.log.warning("put of %s@%s interrupted (%s): removing the chunks it stored (Ctrl-C again to "
+                     "abandon)", bucket_id, key, type(cause).__name__)
+    left: List[str] = []
+    try:
+        tracker.wait_idle(max(0.0, deadline - time.monotonic()))
+        doomed = list(tracker.created)
+        for chunk_key in list(tracker.uncertain):
+            if stamp is None or time.monotonic() > deadline:
+                continue
+            try:
+                if core.with_router(functools.partial(_stored_by, bucket_id=bucket_id, chunk_key=chunk_key,
+                                                      stamp=stamp)):
+                    doomed.append(chunk_key)
+            except MictlanXError:
+                left.append(chunk_key)
+        for index, chunk_key in enumerate(doomed):
+            if time.monotonic() > deadline:
+                left.extend(doomed[index:])
+                break
+            try:
+                core.on_every_router(functools.partial(_delete, bucket_id=bucket_id, chunk_key=chunk_key))
+            except MictlanXError:
+                left.append(chunk_key)
+    except KeyboardInterrupt:
+        message = f"put of {bucket_id}@{key} interrupted; cleanup abandoned, chunks may remain: {manual}"
+        core.log.warning(message)
+        raise KeyboardInterrupt(message) from cause
+    if left:
+        message = f"put of {bucket_id}@{key} interrupted; {len(left)} chunk(s) could not be removed: {manual}"
+        core.log.warning(message)
+        if hasattr(cause, "add_note"):  # Python 3.11+
+            cause.add_note(message)
+    else:
+        core.log.warning("put of %s@%s interrupted: removed the %d chunk(s) it stored", bucket_id, key,
+                         len(doomed))
