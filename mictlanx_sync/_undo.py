@@ -95,12 +95,13 @@ def undo_interrupted_put(core: ClientCore, bucket_id: str, key: str, tracker: Pu
     deadline = time.monotonic() + timeout
     manual = (f"remove what is left with `mictlanx-sync rm {bucket_id} {key}` "
               f"(or Client.delete({bucket_id!r}, {key!r}))")
-    core.log.warning("put of %s@%s interrupted (%s): removing the chunks it stored (Ctrl-C again to "
-                     "abandon)", bucket_id, key, type(cause).__name__)
     left: List[str] = []
-    try:
+    doomed: List[str] = []
+    try:  # the announcement is inside: a second Ctrl-C right after it still abandons cleanly
+        core.log.warning("put of %s@%s interrupted (%s): removing the chunks it stored (Ctrl-C again to "
+                         "abandon)", bucket_id, key, type(cause).__name__)
         tracker.wait_idle(max(0.0, deadline - time.monotonic()))
-        doomed = list(tracker.created)
+        doomed.extend(tracker.created)
         for chunk_key in list(tracker.uncertain):
             if stamp is None or time.monotonic() > deadline:
                 continue
