@@ -129,3 +129,15 @@ def test_an_unreadable_file_to_put_is_a_local_io_error(vss, bucket, tmp_path, ca
     assert caught.value.errno == errno.ELOOP and caught.value.filename == str(loop)
     code, out, err = run(capsys, "--uri", vss.uri, "put", bucket, "k", loop)
     assert code == 15 and str(loop) in err
+
+
+def test_an_encrypted_object_never_counts_as_the_same_file(vss, bucket, tmp_path):
+    pytest.importorskip("cryptography")
+    target = tmp_path / "secret.bin"
+    target.write_bytes(b"plain text")  # the very plaintext: its SHA-256 is not in the metadata
+    with Client(vss.uri, encryption_key=bytes(range(32))) as client:
+        client.put(bucket, "k", b"plain text")
+        with pytest.raises(LocalFileExistsError):
+            client.get_to_file(bucket, "k", target)
+        path = client.get_to_file(bucket, "k", target, overwrite=True)
+    assert not path.unchanged and target.read_bytes() == b"plain text"
