@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test lint demo bench vss clean install
+.PHONY: test test-external test-docker lint demo bench vss clean install
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,23 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The integration slice that needs only a router, against $$MICTLANX_TEST_URI (set it; tests that
+# need local processes are skipped). `make test` with MICTLANX_TEST_URI set runs the whole suite so.
+EXTERNAL_SLICE ?= tests/integration/test_realrouter.py tests/integration/test_client.py
+test-external: $(STAMP)
+	@test -n "$$MICTLANX_TEST_URI" || { echo "set MICTLANX_TEST_URI to a mictlanx:// router URI" >&2; exit 2; }
+	$(PY) -m pytest -q $(EXTERNAL_SLICE)
+
+# Needs Docker (not available on this project's CI machine): the real MictlanX images up, wait
+# for the router to list its peers, run the suite against it (local-only tests skipped), tear down.
+COMPOSE_MICTLANX := docker compose -f docker/compose.mictlanx.yml
+MICTLANX_DOCKER_URI := mictlanx://mictlanx-router-0@localhost:60666/?protocol=http&api_version=4&http2=0
+test-docker: $(STAMP)
+	$(COMPOSE_MICTLANX) up -d
+	trap '$(COMPOSE_MICTLANX) down -v' EXIT; \
+	  $(PY) .ci/wait_router.py http://localhost:60666 180 && \
+	  MICTLANX_TEST_URI='$(MICTLANX_DOCKER_URI)' $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mictlanx_sync tests samples

@@ -99,7 +99,7 @@ class ClientCore:
 
     def with_router(self, action: Callable[[Router], R], *, cancel: Optional[CancelToken] = None,
                     retry_integrity: bool = False, attempts: Optional[int] = None,
-                    data: bool = False) -> R:
+                    data: bool = False, retry_server_errors: bool = True) -> R:
         """Run ``action`` on a router with failover and backoff.
 
         A router that fails to connect is marked down and the next one is tried at once; server
@@ -108,13 +108,15 @@ class ClientCore:
         A metadata call (not ``data``: moving a chunk) runs under the ``timeouts.metadata``
         deadline, retries included; every call stops at the deadline in force
         (``RequestTimeoutError``).
+        Without ``retry_server_errors`` a 5xx is raised at once: a non-idempotent request the
+        server may have half applied (a metadata update) is never repeated blindly.
         """
         self.check_open()
         with deadline.within(None if data else self.config.timeouts.metadata):
-            return self._with_router(action, cancel, retry_integrity, attempts)
+            return self._with_router(action, cancel, retry_integrity, attempts, retry_server_errors)
 
     def _with_router(self, action: Callable[[Router], R], cancel: Optional[CancelToken],
-                     retry_integrity: bool, attempts: Optional[int]) -> R:
+                     retry_integrity: bool, attempts: Optional[int], retry_server_errors: bool) -> R:
         retry = self.config.retry
         rounds = attempts or retry.chunk_attempts
         last: Optional[MictlanXError] = None
@@ -148,7 +150,7 @@ class ClientCore:
                 except (NotFoundError, ForbiddenError, AlreadyExistsError):
                     raise
                 except ServerError as exc:
-                    if exc.status is not None and exc.status < 500:
+                    if (exc.status is not None and exc.status < 500) or not retry_server_errors:
                         raise
                     last = exc
                     break

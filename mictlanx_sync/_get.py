@@ -178,7 +178,7 @@ class Downloader:
                                              attempts=self._opts.attempts)
             chunks = [c for c in listing.chunks if c.key == key or c.tags.get(P.TAG_GROUP_ID, key) == key]
             if chunks:
-                return layout_from_metadata(bucket_id, key, chunks)
+                return self._noted(layout_from_metadata(bucket_id, key, chunks))
         except NotFoundError:
             pass
         single = self.bare_ball(bucket_id, key)
@@ -187,6 +187,18 @@ class Downloader:
             missing = NotFoundError(f"object {bucket_id}@{key} not found", bucket_id=bucket_id, key=key)
             raise explain(self._core, missing) if explain_missing else missing
         return layout_from_metadata(bucket_id, key, [single])
+
+    def _noted(self, layout: ObjectLayout) -> ObjectLayout:
+        """Log when the replicas of an object disagree (PROTOCOL §11.2-11.3): the read returns the
+        newest version only, each chunk read from a replica that holds it."""
+        if layout.diverged:
+            first = layout.chunks[0]
+            self._core.log.warning(
+                "event=diverged bucket_id=%s key=%s versions=%d chosen_updated_at=%s chosen_full_checksum=%s "
+                "msg=replicas hold different versions; reading the newest, pinned to replicas that hold it",
+                layout.bucket_id, layout.key, layout.versions, first.tags.get(P.TAG_UPDATED_AT, ""),
+                layout.full_checksum)
+        return layout
 
     def bare_ball(self, bucket_id: str, key: str) -> Optional[Metadata]:
         """The ball stored under ``key`` itself, when it is an object of its own: not when it is
@@ -205,21 +217,32 @@ class Downloader:
         it from each replica in turn on a mismatch). Without ``verify`` the caller checks the whole
         object and repairs what is wrong (:meth:`verify_whole`)."""
         meta = layout.chunks[index]
+        # Replicas disagree: an unpinned read may be served by a replica of another version, so
+        # every replica is read pinned (Peer-Id) and checked until one holds this version.
+        pinned_only = layout.diverged
 
         def attempt(router: Router) -> None:
-            router.get_into(layout.bucket_id, meta.key, buffer, chunk_size=self._opts.chunk_size)
-            if not verify or _sha256(buffer) == meta.checksum:
-                return
+            if not pinned_only:
+                router.get_into(layout.bucket_id, meta.key, buffer, chunk_size=self._opts.chunk_size)
+                if not verify or _sha256(buffer) == meta.checksum:
+                    return
             # One replica served bad bytes: read from each replica in turn, pinned with Peer-Id.
             try:
                 replicas = [r.peer_id for r in router.get_size(layout.bucket_id, meta.key)]
             except MictlanXError:
                 replicas = []
             for peer_id in dict.fromkeys(replicas):
-                self._core.log.debug("chunk %d (%s@%s) does not match its SHA-256; reading the replica on %s",
-                                     index, layout.bucket_id, meta.key, peer_id)
-                router.get_into(layout.bucket_id, meta.key, buffer, peer_id=peer_id,
-                                chunk_size=self._opts.chunk_size)
+                self._core.log.debug("chunk %d (%s@%s): reading the replica on %s", index, layout.bucket_id,
+                                     meta.key, peer_id)
+                try:  # a replica of another version may also have another size
+                    router.get_into(layout.bucket_id, meta.key, buffer, peer_id=peer_id,
+                                    chunk_size=self._opts.chunk_size)
+                except (IntegrityError, NotFoundError):
+                    continue
+                if _sha256(buffer) == meta.checksum:
+                    return
+            if pinned_only and not replicas:  # no size listing: one unpinned read, checked
+                router.get_into(layout.bucket_id, meta.key, buffer, chunk_size=self._opts.chunk_size)
                 if _sha256(buffer) == meta.checksum:
                     return
             raise IntegrityError(f"chunk {index} ({meta.key}) does not match its SHA-256 on any replica",

@@ -10,18 +10,21 @@ from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _protocol as P
 from . import deadline
-from ._core import ClientCore
+from ._core import PASSTHROUGH, ClientCore
 from ._diagnose import explain, puzzling
+from ._existing import Existing, Plan, delete_keys, look, plan_put, update_chunk_tags
 from ._undo import PutTracker, undo_interrupted_put
 from .config import check_chunk_size
 from .errors import (
     AlreadyExistsError,
+    BadRequestError,
     IntegrityError,
     InvalidArgumentError,
     MaxAvailabilityReachedError,
     MictlanXError,
     NotFoundError,
     ServerError,
+    TransferError,
 )
 from .models import DeletedByKeyResponse
 from .results import PutResult
@@ -32,7 +35,14 @@ from .transfer.progress import Progress, ProgressArg
 from .transfer.sources import Source, checksums
 from .units import SizeLike
 
-__all__ = ["Uploader", "check_user_tags"]
+__all__ = ["Uploader", "check_user_tags", "check_min_replicas"]
+
+
+def check_min_replicas(min_replicas: Optional[int]) -> None:
+    """``min_replicas`` is None or a positive integer."""
+    if min_replicas is not None and (isinstance(min_replicas, bool) or not isinstance(min_replicas, int)
+                                     or min_replicas < 1):
+        raise InvalidArgumentError(f"min_replicas must be a positive integer or None, got {min_replicas!r}")
 
 
 def check_user_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
@@ -77,12 +87,20 @@ class Uploader:
 
     def put_source(self, event: str, bucket_id: str, key: str, source: Source, user_tags: Dict[str, str],
                    chunk_size: Optional[SizeLike], rf: int, content_type: str, progress: ProgressArg,
-                   parallel: bool) -> PutResult:
-        """Store ``source`` as ``bucket_id``/``key``; on failure remove the chunks this call stored."""
+                   parallel: bool, overwrite: bool = False, min_replicas: Optional[int] = None) -> PutResult:
+        """Store ``source`` as ``bucket_id``/``key``; on failure remove the chunks this call stored.
+
+        The key is looked up first (one ``/chunks`` request) and the overwrite rule of
+        :mod:`mictlanx_sync._existing` applied before any byte is written. With ``overwrite`` the
+        old object is deleted (chunk 0 first) before the new one is written (chunk 0 last): from
+        the first delete until the new chunk 0 is stored the key reads as absent, and a put that
+        fails inside that window leaves it absent, never partial.
+        """
         core = self._core
         size_per_chunk = check_chunk_size(chunk_size) if chunk_size is not None \
             else core.config.transfer.chunk_size
         P.check_content_type(content_type)
+        check_min_replicas(min_replicas)
         with core.operation(event, bucket_id, key) as record:
             started = time.perf_counter()
             spans = source.spans(size_per_chunk)
@@ -102,10 +120,22 @@ class Uploader:
             else:
                 full_checksum, chunk_sums = checksums(source, spans, core.manager(parallel))
                 base_tags[P.TAG_FULL_CHECKSUM] = full_checksum
+            existing = look(core, bucket_id, key)
+            # An encrypted put cannot be compared with what is stored (fresh nonces): never "the same".
+            plan = plan_put(existing, bucket_id, key, full_checksum, chunk_sums if not codec.name else None, spans,
+                            user_tags, overwrite, content_type)
+            if plan.kind == "same":
+                return self._already_there(bucket_id, key, existing, plan, chunk_sums, source.size, started)
+            core.cache.invalidate((bucket_id, key))
+            if plan.kind == "replace":
+                core.log.warning("event=overwrite bucket_id=%s key=%s deleting=%d msg=the key reads as absent "
+                                 "until the new chunk 0 is stored", bucket_id, key, len(plan.delete))
+                delete_keys(core, bucket_id, plan.delete)
             meter = Progress(source.size, progress, description=f"put {key}")
             replicas: Dict[int, Tuple[str, ...]] = {}
+            counts: Dict[int, int] = dict(plan.present)
             tracker = PutTracker()  # chunk keys this put stored (removed again if it fails)
-            core.cache.invalidate((bucket_id, key))
+            todo = [i for i in range(len(spans)) if i not in plan.present]
 
             def upload(index: int, cancel: CancelToken) -> Tuple[str, ...]:
                 span = spans[index]
@@ -121,20 +151,36 @@ class Uploader:
                     placed, new = self.put_chunk(bucket_id, chunk_key, key, data, checksum, chunk_tags, rf,
                                                  content_type, cancel)
                     stored(new)
+                if min_replicas is not None and len(placed) < min_replicas:
+                    raise ServerError(f"chunk {index} ({chunk_key}) got {len(placed)} replica(s) "
+                                      f"({', '.join(placed) or 'none'}), fewer than min_replicas={min_replicas}",
+                                      bucket_id=bucket_id, key=chunk_key)
                 meter.add(span.size)
                 return placed
 
             def collect(index: int, placed: Tuple[str, ...]) -> None:
                 replicas[index] = placed
+                counts[index] = len(placed)
 
             # Chunk 0 goes last: readers treat an object without chunk 0 as absent, so a put that
             # fails half-way never shows a torn object.
-            order = list(range(1, len(spans))) + [0]
+            order = [i for i in todo if i != 0]
+            what = f"{event} of {len(spans)} chunks"
             try:
-                core.manager(parallel).run(len(spans) - 1, lambda i, c: upload(order[i], c),
-                                           lambda i, placed: collect(order[i], placed),
-                                           what=f"{event} of {len(spans)} chunks", bucket_id=bucket_id, key=key)
-                collect(0, upload(0, CancelToken()))
+                try:
+                    core.manager(parallel).run(len(order), lambda i, c: upload(order[i], c),
+                                               lambda i, placed: collect(order[i], placed),
+                                               what=what, bucket_id=bucket_id, key=key)
+                except TransferError as exc:  # the manager counts tasks; name the chunks
+                    raise TransferError(exc.message, failed_indices=[order[i] for i in exc.failed_indices],
+                                        cause=exc.cause, bucket_id=bucket_id, key=key) from exc.cause
+                try:
+                    collect(0, upload(0, CancelToken()))
+                except (*PASSTHROUGH, BadRequestError):  # the caller's to act on, as themselves
+                    raise
+                except MictlanXError as exc:  # like the other chunks' failures: names the chunk
+                    raise TransferError(f"{what} failed", failed_indices=[0], cause=exc,
+                                        bucket_id=bucket_id, key=key) from exc
             except AlreadyExistsError as exc:
                 self.remove_chunks(bucket_id, tracker.created, exc)
                 if isinstance(exc, MaxAvailabilityReachedError):
@@ -154,9 +200,33 @@ class Uploader:
             finally:
                 meter.close()
             record["bytes"] = source.size
+            chunk_replicas = tuple(counts[i] for i in range(len(spans)))
+            short = [i for i, count in enumerate(chunk_replicas) if count < rf]
+            if short:
+                core.log.warning("event=%s_under_replicated bucket_id=%s key=%s rf=%d chunks=%s replicas=%s "
+                                 "msg=fewer replicas than asked", event, bucket_id, key, rf, short[:20],
+                                 [chunk_replicas[i] for i in short[:20]])
             peers = tuple(sorted({peer for placed in replicas.values() for peer in placed}))
             return PutResult(bucket_id=bucket_id, key=key, size=source.size, checksum=full_checksum,
-                             num_chunks=len(spans), replicas=peers, seconds=time.perf_counter() - started)
+                             num_chunks=len(spans), replicas=peers, seconds=time.perf_counter() - started,
+                             chunk_replicas=chunk_replicas)
+
+    def _already_there(self, bucket_id: str, key: str, existing: Existing, plan: Plan, chunk_sums: List[str],
+                       size: int, started: float) -> PutResult:
+        """The same content is stored: add nothing; update the tags that differ (or fail saying so)."""
+        layout = existing.layout
+        assert layout is not None
+        updated = False
+        if plan.tags:
+            update_chunk_tags(self._core, bucket_id, key, layout.chunks, plan.tags)
+            self._core.cache.invalidate((bucket_id, key))
+            updated = True
+        self._core.log.info("event=already_stored bucket_id=%s key=%s tags_updated=%s msg=same content; "
+                            "nothing written", bucket_id, key, updated)
+        counts = tuple(existing.replicas_of(meta.key, chunk_sums[i]) for i, meta in enumerate(layout.chunks))
+        return PutResult(bucket_id=bucket_id, key=key, size=size, checksum=layout.full_checksum,
+                         num_chunks=len(layout.chunks), replicas=(), seconds=time.perf_counter() - started,
+                         chunk_replicas=counts, already_stored=True, tags_updated=updated)
 
     def remove_chunks(self, bucket_id: str, chunk_keys: List[str], cause: MictlanXError) -> None:
         """Undo a failed put: delete the chunks it stored, through every router. A failure here is
@@ -191,10 +261,17 @@ class Uploader:
                 raise ServerError(f"router {router.base_url} answered step 1 without a task id",
                                   bucket_id=bucket_id, key=chunk_key, status=500)
             stored = router.put_chunked(reply.tasks_ids[0], data, bucket_id=bucket_id, key=chunk_key)
+            # A real router answers 200 with no peer when every replica refused or failed
+            # (PROTOCOL §11.1): a chunk is stored only when the reply names a peer.
+            if not stored.peer_ids:
+                raise ServerError(f"router {router.base_url} stored no replica of {chunk_key}: step 2 answered "
+                                  f"peer_ids=[] for the {len(data)} bytes sent (every replica refused or failed; "
+                                  f"step 1 had placed {list(reply.replicas)})",
+                                  bucket_id=bucket_id, key=chunk_key, detail=stored.to_json())
             if stored.size != len(data):
                 raise IntegrityError(f"router stored {stored.size} bytes, sent {len(data)}",
                                      bucket_id=bucket_id, key=chunk_key)
-            return stored.peer_ids or reply.replicas, True
+            return stored.peer_ids, True
 
         return core.with_router(attempt, cancel=cancel, data=True)
 

@@ -255,17 +255,26 @@ def _info_json(info: Any) -> Dict[str, Any]:
 # ------------------------------------------------------------------------------------ commands
 def _cmd_put(args: argparse.Namespace) -> int:
     tags = {**_parse_tags(args.tag), **_parse_tags(args.tags)}
+    options: Dict[str, Any] = {"tags": tags, "rf": args.rf, "progress": _progress(args),
+                               "overwrite": args.force, "min_replicas": args.min_replicas}
     with _client(args) as client:
         if args.path == "-":
-            result = client.put(args.bucket, args.key, sys.stdin.buffer, tags=tags, rf=args.rf,
-                                progress=_progress(args))
+            result = client.put(args.bucket, args.key, sys.stdin.buffer, **options)
         else:
-            result = client.put_file(args.bucket, args.key, args.path, tags=tags, rf=args.rf,
-                                     progress=_progress(args))
+            result = client.put_file(args.bucket, args.key, args.path, **options)
+    short = [i for i, count in enumerate(result.chunk_replicas) if count < args.rf]
+    if short:
+        print(f"warning: {result.bucket_id}/{result.key}: {len(short)} chunk(s) got fewer than {args.rf} "
+              f"replicas (fewest: {result.min_chunk_replicas}); use --min-replicas to make this an error",
+              file=sys.stderr)
+    if result.already_stored:
+        print(f"note: {result.bucket_id}/{result.key} was already stored with the same content; nothing written"
+              + ("; tags updated" if result.tags_updated else ""), file=sys.stderr)
     _emit(args, sys.stdout,
           {"bucket_id": result.bucket_id, "key": result.key, "size": result.size,
            "checksum": result.checksum, "num_chunks": result.num_chunks,
-           "replicas": list(result.replicas), "seconds": round(result.seconds, 4)},
+           "replicas": list(result.replicas), "chunk_replicas": list(result.chunk_replicas),
+           "already_stored": result.already_stored, "seconds": round(result.seconds, 4)},
           f"put {result.bucket_id}/{result.key}: {format_size(result.size)} in {result.num_chunks} chunk(s), "
           f"sha256 {result.checksum}")
     return 0
@@ -482,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="a file, or - for stdin")
     p.add_argument("tags", nargs="*", default=[], metavar="K=V", help="tags (same as --tag)")
     key_options(p)
+    p.add_argument("--force", action="store_true",
+                   help="replace an object stored under the key with other content (the key reads as "
+                        "absent from the delete until the new object is complete)")
+    p.add_argument("--min-replicas", type=_positive_int, default=None, metavar="N",
+                   help="fail (and remove what was stored) when a chunk gets fewer than N replicas")
 
     p = command("get", "fetch an object to a file, a directory or stdout ('-o -')", _cmd_get)
     p.add_argument("bucket")

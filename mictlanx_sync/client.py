@@ -29,6 +29,7 @@ import attrs
 
 from . import _protocol as P
 from ._core import ClientCore
+from ._existing import update_chunk_tags
 from ._get import Downloader, ReadOptions
 from ._http import SessionFactory
 from ._put import Uploader, check_user_tags
@@ -61,10 +62,6 @@ def _timeouts(base: Timeouts, timeout: Union[None, float, Timeouts], deadline: O
     elif timeout is not None:
         base = Timeouts.of(timeout, base.operation)
     return base if deadline is None else attrs.evolve(base, operation=deadline)
-
-
-def _update_on(router: Router, *, bucket_id: str, metadata: Metadata) -> None:
-    router.update_metadata(bucket_id, metadata.key, metadata)
 
 
 def _disable_on(router: Router, *, bucket_id: str, key: str) -> None:
@@ -198,8 +195,16 @@ class Client:
     def put(self, bucket_id: str, key: str, value: Any, tags: Optional[Mapping[str, str]] = None,
             chunk_size: Optional[SizeLike] = None, rf: int = 1, *,
             content_type: str = P.DEFAULT_CONTENT_TYPE, progress: ProgressArg = None,
-            encrypt_with: Optional[bytes] = None) -> PutResult:
+            encrypt_with: Optional[bytes] = None, overwrite: bool = False,
+            min_replicas: Optional[int] = None) -> PutResult:
         """Store ``value`` under ``bucket_id``/``key``.
+
+        The key is looked up first (1 request). Putting the same content again writes nothing
+        (``PutResult.already_stored``; different tags are updated, or the call fails saying they
+        were not); putting different content raises ``AlreadyExistsError`` before any byte is
+        written, unless ``overwrite=True``: the old object is then deleted and the new one written,
+        and from the delete until the new chunk 0 is stored the key reads as absent (a failure
+        there leaves it absent, never partial).
 
         Args:
             bucket_id: the bucket (letters, digits and single ``-``/``_`` separators).
@@ -214,44 +219,55 @@ class Client:
                 True for a tqdm bar.
             encrypt_with: a 32-byte key for this call (else the client's ``encryption_key``):
                 chunks are stored AES-256-GCM encrypted and the result's ``checksum`` is empty
-                (no digest of the plaintext is stored or returned).
+                (no digest of the plaintext is stored or returned). An encrypted put never
+                matches what is stored: over an existing key it needs ``overwrite=True``.
+            overwrite: replace an object stored with other content (see above).
+            min_replicas: fail (and remove what was stored) when a chunk gets fewer replicas;
+                by default fewer than ``rf`` is only logged as a WARNING and reported in
+                ``PutResult.chunk_replicas``.
 
         Returns:
-            A :class:`PutResult` with the size, SHA-256 and replicas.
+            A :class:`PutResult` with the size, SHA-256, replicas and replicas per chunk.
 
         Raises:
             InvalidArgumentError: a bad id, tag, value or chunk size.
             AlreadyExistsError: the key exists with different content (delete it first).
-            TransferError: a chunk could not be stored after retries (names the chunks).
+            TransferError: a chunk could not be stored after retries, or got fewer than
+                ``min_replicas`` replicas (names the chunks).
+            ServerError: the same content is stored but the router failed to update its tags.
         """
         return self._put(bucket_id, key, value, tags, chunk_size, rf, content_type, progress, parallel=True,
-                         encrypt_with=encrypt_with)
+                         encrypt_with=encrypt_with, overwrite=overwrite, min_replicas=min_replicas)
 
     def _put(self, bucket_id: str, key: str, value: Any, tags: Optional[Mapping[str, str]],
              chunk_size: Optional[SizeLike], rf: int, content_type: str, progress: ProgressArg,
-             parallel: bool, encrypt_with: Optional[bytes] = None) -> PutResult:
+             parallel: bool, encrypt_with: Optional[bytes] = None, overwrite: bool = False,
+             min_replicas: Optional[int] = None) -> PutResult:
         """``put`` with its chunks sent on the pool (``parallel``) or on this thread."""
         bucket_id, key, user_tags = Uploader.check_put(bucket_id, key, tags, rf)
         writer = self._writer(encrypt_with)
         source = open_source(value)
         try:
             return writer.put_source("put", bucket_id, key, source, user_tags, chunk_size, rf,
-                                    content_type, progress, parallel=parallel)
+                                     content_type, progress, parallel=parallel, overwrite=overwrite,
+                                     min_replicas=min_replicas)
         finally:
             source.close()
 
     def put_file(self, bucket_id: str, key: str, path: Union[str, os.PathLike[str]],
                  tags: Optional[Mapping[str, str]] = None, chunk_size: Optional[SizeLike] = None,
                  rf: int = 1, *, content_type: str = P.DEFAULT_CONTENT_TYPE,
-                 progress: ProgressArg = None, encrypt_with: Optional[bytes] = None) -> PutResult:
+                 progress: ProgressArg = None, encrypt_with: Optional[bytes] = None,
+                 overwrite: bool = False, min_replicas: Optional[int] = None) -> PutResult:
         """Store a file, reading chunks in place (bounded memory); adds ``fullname`` and
         ``extension`` tags unless given. See :meth:`put` for the arguments and errors."""
         return self._put_file(bucket_id, key, path, tags, chunk_size, rf, content_type, progress, parallel=True,
-                              encrypt_with=encrypt_with)
+                              encrypt_with=encrypt_with, overwrite=overwrite, min_replicas=min_replicas)
 
     def _put_file(self, bucket_id: str, key: str, path: Union[str, os.PathLike[str]],
                   tags: Optional[Mapping[str, str]], chunk_size: Optional[SizeLike], rf: int, content_type: str,
-                  progress: ProgressArg, parallel: bool, encrypt_with: Optional[bytes] = None) -> PutResult:
+                  progress: ProgressArg, parallel: bool, encrypt_with: Optional[bytes] = None,
+                  overwrite: bool = False, min_replicas: Optional[int] = None) -> PutResult:
         """``put_file`` with its chunks sent on the pool (``parallel``) or on this thread."""
         bucket_id, key, user_tags = Uploader.check_put(bucket_id, key, tags, rf)
         writer = self._writer(encrypt_with)
@@ -261,19 +277,22 @@ class Client:
         source = FileSource.open(path)
         try:
             return writer.put_source("put_file", bucket_id, key, source, user_tags, chunk_size, rf,
-                                     content_type, progress, parallel=parallel)
+                                     content_type, progress, parallel=parallel, overwrite=overwrite,
+                                     min_replicas=min_replicas)
         finally:
             source.close()
 
     def put_chunks(self, bucket_id: str, key: str, chunks: Sequence[Union[bytes, bytearray, memoryview]],
                    tags: Optional[Mapping[str, str]] = None, rf: int = 1, *,
-                   content_type: str = P.DEFAULT_CONTENT_TYPE, progress: ProgressArg = None) -> PutResult:
+                   content_type: str = P.DEFAULT_CONTENT_TYPE, progress: ProgressArg = None,
+                   overwrite: bool = False, min_replicas: Optional[int] = None) -> PutResult:
         """Store caller-made chunks as one object (chunk ``i`` is ``chunks[i]``); the full
         checksum is the SHA-256 of their concatenation. See :meth:`put`."""
         bucket_id, key, user_tags = Uploader.check_put(bucket_id, key, tags, rf)
         source = ListSource(chunks)
         return self._uploader.put_source("put_chunks", bucket_id, key, source, user_tags, None, rf,
-                                         content_type, progress, parallel=True)
+                                         content_type, progress, parallel=True, overwrite=overwrite,
+                                         min_replicas=min_replicas)
 
     # ---------------------------------------------------------------------------------------- get
     def get(self, bucket_id: str, key: str, *, progress: ProgressArg = None,
@@ -407,15 +426,21 @@ class Client:
         return self.get_bucket_metadata(bucket_id, tags=tags)
 
     def update_tags(self, bucket_id: str, key: str, tags: Mapping[str, str]) -> ObjectInfo:
-        """Merge ``tags`` into every chunk's tags (reserved names refused); returns the new info."""
+        """Merge ``tags`` into every chunk's tags (reserved names refused); returns the new info.
+
+        Each chunk's update is sent once (chunk 0 last), never retried after a 5xx.
+
+        Raises:
+            ServerError: the router failed to update the tags (the public MictlanX router answers
+                every update with a 500, PROTOCOL §11.5).
+        """
         new_tags = check_user_tags(tags)
         with self._core.operation("update_tags", bucket_id, key):
             layout = self._downloader.layout(bucket_id, key)
-            updated = [attrs.evolve(meta, tags={**meta.tags, **new_tags}, bucket_id=bucket_id)
-                       for meta in layout.chunks]
-            for meta in updated:
-                self._core.with_router(functools.partial(_update_on, bucket_id=bucket_id, metadata=meta))
-            self._core.cache.invalidate((bucket_id, key))
+            try:
+                updated = update_chunk_tags(self._core, bucket_id, key, layout.chunks, new_tags)
+            finally:
+                self._core.cache.invalidate((bucket_id, key))
             return ObjectInfo.from_chunks(bucket_id, key, tuple(updated), layout.full_checksum)
 
     def disable(self, bucket_id: str, key: str) -> None:
@@ -474,7 +499,8 @@ class Client:
     # -------------------------------------------------------------------------------------- many
     def put_many(self, bucket_id: str, items: Union[Mapping[str, Any], Iterable[Tuple[str, Any]]],
                  tags: Optional[Mapping[str, str]] = None, chunk_size: Optional[SizeLike] = None,
-                 rf: int = 1, *, progress: ProgressArg = None) -> List[ItemResult[PutResult]]:
+                 rf: int = 1, *, progress: ProgressArg = None, overwrite: bool = False,
+                 min_replicas: Optional[int] = None) -> List[ItemResult[PutResult]]:
         """Store many objects over the shared pool, one object per worker; one result or error
         per item, never all-or-nothing.
 
@@ -482,13 +508,15 @@ class Client:
         :meth:`put_file` stores it (read in place, ``fullname``/``extension`` tags); any other
         value as :meth:`put` stores it. ``progress`` is applied to each object, as in :meth:`put`
         (a callback gets each object's ``(bytes_done, bytes_total)``; True draws a bar per object).
+        ``overwrite``/``min_replicas`` as in :meth:`put`.
         """
         pairs = list(items.items() if isinstance(items, Mapping) else items)
         calls: List[Tuple[str, Callable[[], PutResult]]] = []
         for key, value in pairs:
             put = self._put_file if isinstance(value, os.PathLike) else self._put
             calls.append((key, functools.partial(put, bucket_id, key, value, tags, chunk_size, rf,
-                                                 P.DEFAULT_CONTENT_TYPE, progress, parallel=False)))
+                                                 P.DEFAULT_CONTENT_TYPE, progress, parallel=False,
+                                                 overwrite=overwrite, min_replicas=min_replicas)))
         return self._run_many(calls)
 
     def get_many(self, bucket_id: str, keys: Iterable[str]) -> List[ItemResult[GetResult]]:

@@ -54,7 +54,15 @@ class ObjectInfo:
 
 @attrs.frozen(kw_only=True)
 class PutResult:
-    """A stored object: where, how big, its SHA-256, its chunks and the peers that hold them."""
+    """A stored object: where, how big, its SHA-256, its chunks and the peers that hold them.
+
+    ``replicas`` lists every peer holding a chunk; ``chunk_replicas[i]`` is how many replicas
+    chunk ``i`` got (fewer than the ``rf`` asked is logged as a WARNING; ``min_replicas=`` makes
+    it an error). ``already_stored`` is True when the same content was already stored under the
+    key and nothing was written (no replica added); ``tags_updated`` says whether the tags of
+    that stored object were changed to the ones given (``replicas`` is then empty: a listing
+    names no peers).
+    """
 
     bucket_id: str
     key: str
@@ -63,6 +71,14 @@ class PutResult:
     num_chunks: int
     replicas: Tuple[str, ...]
     seconds: float
+    chunk_replicas: Tuple[int, ...] = ()
+    already_stored: bool = False
+    tags_updated: bool = False
+
+    @property
+    def min_chunk_replicas(self) -> int:
+        """The fewest replicas any chunk got (0 for a result without chunk counts)."""
+        return min(self.chunk_replicas, default=0)
 
 
 @attrs.frozen(kw_only=True)

@@ -50,6 +50,14 @@ class ObjectLayout:
     chunks: Tuple[Metadata, ...]
     spans: Tuple[ChunkSpan, ...]
     full_checksum: str
+    versions: int = 1
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the listing held more than one version of the object (replicas of a key
+        written with different bytes, as a real MictlanX router allows): reads must then pin a
+        replica holding the chosen version."""
+        return self.versions > 1
 
     @property
     def size(self) -> int:
@@ -84,6 +92,9 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
     A ball without chunk tags (written by something other than a chunking client) is read as a
     one-chunk object.
 
+    When replicas disagree (several versions of the object are listed), the newest chunk 0 (by
+    its ``updated_at`` tag) names the version read, and ``versions`` counts the versions seen.
+
     Raises:
         NotFoundError: chunk 0 is missing (an object being written, or a failed put).
         IntegrityError: other indices are missing or out of range, or chunk-0 tags are invalid.
@@ -93,7 +104,8 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
         check_size(only)
         return ObjectLayout(bucket_id=bucket_id, key=key, chunks=(only,),
                             spans=(ChunkSpan(index=0, offset=0, size=only.size),),
-                            full_checksum=only.tags.get(P.TAG_FULL_CHECKSUM, only.checksum))
+                            full_checksum=only.tags.get(P.TAG_FULL_CHECKSUM, only.checksum),
+                            versions=len({c.checksum for c in chunks}))
     by_index: Dict[int, List[Metadata]] = {}
     for meta in chunks:
         by_index.setdefault(_int_tag(meta, P.TAG_INDEX), []).append(meta)
@@ -134,8 +146,12 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
     if offset > MAX_OBJECT_SIZE:
         raise ProtocolError(f"the server claims {offset} bytes for {bucket_id}@{key}, above {MAX_OBJECT_SIZE}",
                             bucket_id=bucket_id, key=key)
+    versions = len({_version(m) for m in by_index[0]})
+    if versions == 1 and any(len({m.checksum for m in metas}) > 1
+                             for index, metas in by_index.items() if index < num_chunks):
+        versions = 2  # the same object id listed with different bytes for one chunk
     return ObjectLayout(bucket_id=bucket_id, key=key, chunks=ordered, spans=tuple(spans),
-                        full_checksum=full_checksum)
+                        full_checksum=full_checksum, versions=versions)
 
 
 def _version(meta: Metadata) -> str:

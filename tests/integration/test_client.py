@@ -8,6 +8,7 @@ import os
 import threading
 import time
 import uuid
+from typing import Iterator, List
 
 import pytest
 import requests
@@ -25,9 +26,21 @@ from mictlanx_sync.errors import (
     NotFoundError,
 )
 
+_CREATED: List[str] = []
+
 
 def _bucket() -> str:
-    return f"b-{uuid.uuid4().hex[:10]}"
+    name = f"b-{uuid.uuid4().hex[:10]}"
+    _CREATED.append(name)
+    return name
+
+
+@pytest.fixture(autouse=True)
+def _track_buckets(_delete_created_buckets: List[str]) -> Iterator[None]:
+    """Hand this module's buckets to the session cleanup (run against an external router)."""
+    yield
+    _delete_created_buckets.extend(_CREATED)
+    _CREATED.clear()
 
 
 class CountingSession(requests.Session):

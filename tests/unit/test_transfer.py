@@ -66,6 +66,17 @@ def test_layout_ignores_chunks_of_another_version():
         layout_from_metadata("b", "k", [_meta("k", 1, 2, 1)])
 
 
+def test_layout_of_diverged_replicas_is_the_newest_version_and_says_so():
+    """Replicas written with different bytes (a public router allows it): the newest chunk 0 by
+    ``updated_at`` names the version, and the layout reports the divergence."""
+    old = _meta("k", 0, 1, 4, full="old", updated="5", checksum="c-old")
+    new = _meta("k", 0, 1, 6, full="new", updated="9", checksum="c-new")
+    for listing in ([old, new], [new, old], [old, new, old]):
+        layout = layout_from_metadata("b", "k", listing)
+        assert layout.full_checksum == "new" and layout.size == 6 and layout.diverged
+    assert not layout_from_metadata("b", "k", [new, new]).diverged
+
+
 def test_layout_of_a_bare_ball_is_one_chunk():
     bare = Metadata(key="raw", size=5, checksum="abc", tags={}, content_type="x", producer_id="p", ball_id="raw")
     layout = layout_from_metadata("b", "raw", [bare])
