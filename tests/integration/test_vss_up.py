@@ -14,6 +14,9 @@ import pytest
 
 from mictlanx_sync.vss.serve import free_port
 
+# Starts and kills its own VSS processes: skipped when MICTLANX_TEST_URI names another router.
+pytestmark = pytest.mark.local_vss
+
 
 def _up(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "mictlanx_sync", "vss", "up", *args],
