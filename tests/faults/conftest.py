@@ -8,18 +8,16 @@ What ``mictlanx_sync.vss.serve`` offers is used as is (``kill_peer``, ``stop_pee
 * :func:`object_file` finds the data file of a stored ball on a peer's disk (to flip a byte);
 * :class:`RequestLog`, a ``session_factory`` that records every HTTP reply per router, so a test
   can tell which router carried which request;
-* ``proxy``: the fault-injecting TCP proxy of ``tests/faults/proxy.py`` (loaded by path, because
-  the suite runs with ``--import-mode=importlib`` and ``tests/`` is not a package).
+* ``proxy_factory``: the fault-injecting TCP proxy, :class:`mictlanx_sync._netproxy.NetProxy`
+  (the same proxy the benchmark's ``--latency`` runs).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import os
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -31,25 +29,13 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from mictlanx_sync import _netproxy
 from mictlanx_sync._http import make_session
 from mictlanx_sync.config import RetryConfig
 from mictlanx_sync.vss import LocalVSS, serve
 from mictlanx_sync.vss.storage import object_name
 
-
-def _load_proxy() -> Any:
-    name = "mictlanx_faults_proxy"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(__file__), "proxy.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-proxy_module = _load_proxy()
+proxy_module = _netproxy
 
 
 # --------------------------------------------------------------------------------------- helpers
@@ -109,7 +95,14 @@ def fd_count() -> int:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
-    return bool(proxy_module.wait_until(predicate, timeout, interval))
+    """Poll ``predicate`` until it is true or ``timeout`` seconds passed; return its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
 
 
 def stray_files(data_dir: str) -> List[str]:
@@ -171,11 +164,11 @@ def vss_factory() -> Iterator[Callable[..., LocalVSS]]:
 
 @pytest.fixture
 def proxy_factory() -> Iterator[Callable[..., Any]]:
-    """Build fault proxies (``FaultProxy(upstream_port, policy)``); all closed at teardown."""
+    """Build fault proxies (``NetProxy(upstream_port, policy)``); all closed at teardown."""
     made: List[Any] = []
 
     def make(upstream_port: int, policy: Optional[Callable[[int], Any]] = None) -> Any:
-        proxy = proxy_module.FaultProxy(upstream_port, policy)
+        proxy = _netproxy.NetProxy(upstream_port, policy)
         made.append(proxy)
         return proxy
 

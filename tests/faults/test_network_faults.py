@@ -1,4 +1,4 @@
-"""Scenario 5: a slow and flaky network between client and router (tests/faults/proxy.py).
+"""Scenario 5: a slow and flaky network between client and router (mictlanx_sync/_netproxy.py).
 
 For each fault the client (timeouts connect=1 s, read=2 s) runs a 10-chunk ``put`` and a
 10-chunk ``get_to_file`` through the proxy. Each transfer either succeeds and verifies or raises
