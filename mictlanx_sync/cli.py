@@ -182,6 +182,15 @@ def _size_list_arg(text: str) -> List[int]:
     return sizes
 
 
+def _delay_list_arg(text: str) -> List[float]:
+    from .bench import parse_delays
+
+    try:
+        return parse_delays(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _int_list_arg(text: str) -> List[int]:
     values = [_positive_int(part.strip()) for part in text.split(",") if part.strip()]
     if not values:
@@ -416,7 +425,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     uri = args.uri or os.environ.get(URI_ENV) or DEFAULT_URI
     MictlanXURI.parse(uri)  # InvalidURIError before any work
     rows = run_matrix(uri, sizes=args.sizes, workers=workers, count=args.count, chunk_size=chunk_size,
-                      references=args.references, repeat=args.repeat)
+                      references=args.references, repeat=args.repeat, delays=args.latency or [None],
+                      bandwidth=args.bandwidth or None)
     if args.json:
         sys.stdout.write(json.dumps([row.to_json() for row in median_rows(rows)], sort_keys=True) + "\n")
     else:
@@ -543,6 +553,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also run the floor (bare requests) and ceiling (bare urllib3) references")
     p.add_argument("--repeat", type=_positive_int, default=1,
                    help="rounds per size; the table shows the median of each row (default 1)")
+    p.add_argument("--latency", type=_delay_list_arg, default=None, metavar="DELAY,...",
+                   help="run everything through a TCP proxy adding this one-way delay each direction "
+                        "(e.g. 2ms, or 0,2ms,20ms for one table each and the round trips per op)")
+    p.add_argument("--bandwidth", type=_size_arg, default=None, metavar="BYTES",
+                   help="with a proxy: cap each direction of each connection to BYTES per second (e.g. 125MB)")
 
     try:
         from .vss.cli import register
