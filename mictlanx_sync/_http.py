@@ -191,6 +191,30 @@ def _network_error(exc: BaseException, what: str, bucket_id: Optional[str],
 
 
 _LIB_ERRORS = (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError)
+# HTTPAdapter.send as shipped; when something replaced it (the ``responses`` test library does),
+# every request goes through the session so that the replacement sees it.
+_STOCK_ADAPTER_SEND = HTTPAdapter.send
+_NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# What the direct path needs of a session: its adapter, host, port, headers and base path.
+_Direct = Tuple[HTTPAdapter, str, int, Dict[str, str], str]
+
+
+def _as_requests_error(exc: BaseException) -> BaseException:
+    """The exception ``HTTPAdapter.send`` (requests 2.x) would have raised for ``exc``, raised by
+    urllib3 on the direct path, so that errors chain to the same causes on both paths."""
+    rx = requests.exceptions
+    u3 = urllib3.exceptions
+    if isinstance(exc, u3.MaxRetryError):
+        if isinstance(exc.reason, u3.ConnectTimeoutError) and not isinstance(exc.reason, u3.NewConnectionError):
+            return rx.ConnectTimeout(exc)
+        if isinstance(exc.reason, u3.ResponseError):
+            return rx.RetryError(exc)
+        return rx.ConnectionError(exc)
+    if isinstance(exc, (u3.ProtocolError, OSError, u3.ClosedPoolError)):
+        return rx.ConnectionError(exc)
+    if isinstance(exc, u3.ReadTimeoutError):
+        return rx.ReadTimeout(exc)
+    return exc
 
 
 class Reply:
@@ -199,9 +223,18 @@ class Reply:
     Thread safety: a Reply belongs to the thread that sent the request.
     """
 
-    def __init__(self, response: requests.Response, what: str, bucket_id: Optional[str],
-                 key: Optional[str], max_reply: int = DEFAULT_MAX_REPLY) -> None:
-        self._response = response
+    def __init__(self, response: Union[requests.Response, urllib3.BaseHTTPResponse], what: str,
+                 bucket_id: Optional[str], key: Optional[str], max_reply: int = DEFAULT_MAX_REPLY) -> None:
+        if isinstance(response, requests.Response):
+            self._response: Optional[requests.Response] = response
+            self._raw: Any = response.raw
+            self._status = int(response.status_code)
+            self._headers: Mapping[str, str] = response.headers
+        else:  # the direct path: urllib3's own response, no requests.Response around it
+            self._response = None
+            self._raw = response
+            self._status = int(response.status)
+            self._headers = response.headers
         self._what = what
         self._bucket_id = bucket_id
         self._key = key
@@ -211,12 +244,12 @@ class Reply:
     @property
     def status(self) -> int:
         """The HTTP status."""
-        return int(self._response.status_code)
+        return self._status
 
     @property
     def headers(self) -> Mapping[str, str]:
         """The reply headers (case-insensitive)."""
-        return self._response.headers
+        return self._headers
 
     @property
     def content(self) -> bytes:
@@ -246,7 +279,7 @@ class Reply:
         if limit is not None and not truncate and declared.strip().isdigit() and int(declared) > limit:
             self.close()
             raise self._too_large(limit, f"declares {int(declared)} bytes")
-        raw = self._response.raw
+        raw = self._raw
         pieces = []
         total = 0
         try:
@@ -290,7 +323,7 @@ class Reply:
 
     def iter_bytes(self, size: int) -> Iterator[bytes]:
         """Iterate over the body in pieces of at most ``size`` bytes, without holding it whole."""
-        raw = self._response.raw
+        raw = self._raw
         bounded = deadline.remaining() is not None
         try:
             while True:
@@ -318,7 +351,7 @@ class Reply:
             IntegrityError: the body is shorter or longer than the buffer.
             NetworkError: the connection broke.
         """
-        raw = self._response.raw
+        raw = self._raw
         view = buffer.cast("B") if buffer.format != "B" else buffer
         body = getattr(raw, "_fp", None)
         direct = isinstance(body, http.client.HTTPResponse) and not self.headers.get("Content-Encoding")
@@ -353,8 +386,12 @@ class Reply:
         return filled
 
     def close(self) -> None:
-        """Release the connection back to the pool."""
-        self._response.close()
+        """Release the connection back to the pool (closed first unless the body was read)."""
+        if self._response is not None:
+            self._response.close()
+            return
+        self._raw.close()  # as requests does; a body read to its end was released already
+        self._raw.release_conn()
 
     def __enter__(self) -> Reply:
         return self
@@ -391,13 +428,30 @@ class HTTPClient:
         else:
             self._new_session = functools.partial(make_session, retry=retry, pool_maxsize=pool_maxsize,
                                                   verify=verify, base_url=self.base_url)
+        self._own_session = session_factory is None
         self._session = self._new_session()
+        self._direct = self._direct_path()
         _fork.register(self, HTTPClient._after_fork)
 
     def _after_fork(self) -> None:
         """In a forked child: a new session, so no pooled socket is shared with the parent (the
         inherited ones are dropped, never closed with a goodbye the parent would feel)."""
         self._session = self._new_session()
+        self._direct = self._direct_path()
+
+    def _direct_path(self) -> Optional[_Direct]:
+        """What ``send`` needs to go through the session's adapter pool directly: only for a
+        session built here, over plain http, without a proxy. A session from a factory (a test
+        seam: hooks, adapters of its own) or over https always goes through requests whole."""
+        if not self._own_session:
+            return None
+        split = urllib3.util.parse_url(self.base_url)
+        adapter = self._session.get_adapter(self.base_url)
+        if split.scheme != "http" or self._session.proxies or not split.host or not isinstance(adapter, HTTPAdapter):
+            return None
+        headers = {name: value if isinstance(value, str) else value.decode("latin-1")
+                   for name, value in self._session.headers.items()}
+        return adapter, split.host, split.port or 80, headers, split.path or ""
 
     def send(self, method: str, path: str, *, params: Optional[Mapping[str, Any]] = None,
              json: Any = None, data: Any = None, files: Any = None,
@@ -423,19 +477,27 @@ class HTTPClient:
         what = f"{method} {url}"
         deadline.check(what, bucket_id=bucket_id, key=key)
         connect, read = timeout or self.timeouts.as_tuple()
-        try:
-            response = self._session.request(
-                method, url, params=params, json=json, data=data, files=files,
-                headers=dict(headers) if headers else None, stream=True, allow_redirects=False,
-                timeout=(deadline.clamp(connect), deadline.clamp(read)))
-        except _LIB_ERRORS as exc:
-            raise _network_error(exc, what, bucket_id, key) from exc
+        limits = (deadline.clamp(connect), deadline.clamp(read))
+        direct = self._direct
+        response: Union[requests.Response, urllib3.BaseHTTPResponse]
+        if direct is not None and params is None and files is None and \
+                (data is None or isinstance(data, (bytes, bytearray, memoryview))) and \
+                type(direct[0]).send is _STOCK_ADAPTER_SEND:
+            response = self._urlopen(direct, method, path, what, json, data, headers, limits, bucket_id, key)
+        else:
+            try:
+                response = self._session.request(
+                    method, url, params=params, json=json, data=data, files=files,
+                    headers=dict(headers) if headers else None, stream=True, allow_redirects=False,
+                    timeout=limits)
+            except _LIB_ERRORS as exc:
+                raise _network_error(exc, what, bucket_id, key) from exc
         reply = Reply(response, what, bucket_id, key, self.max_reply_size)
-        status = response.status_code
+        status = reply.status
         if 300 <= status < 400:
             reply.close()
             raise errors.ProtocolError(
-                f"{what} answered a redirect (HTTP {status}) to {response.headers.get('Location')!r}; "
+                f"{what} answered a redirect (HTTP {status}) to {reply.headers.get('Location')!r}; "
                 f"redirects are not followed", bucket_id=bucket_id, key=key, status=status)
         if not 200 <= status < 300:
             try:
@@ -451,6 +513,41 @@ class HTTPClient:
             finally:
                 reply.close()
         return reply
+
+    def _urlopen(self, direct: _Direct, method: str, path: str, what: str, json: Any,
+                 data: Optional[Union[bytes, bytearray, memoryview]], headers: Optional[Mapping[str, str]],
+                 limits: Tuple[float, float], bucket_id: Optional[str],
+                 key: Optional[str]) -> urllib3.BaseHTTPResponse:
+        """Send through the session's adapter pool directly, with the adapter's ``Retry``.
+
+        What requests adds on the way (merging settings, preparing and re-quoting the URL,
+        cookies, hooks, a ``Response`` around urllib3's) cost more CPU than the request itself
+        on a small read; this path sends the same bytes (the session's headers, ``Content-Length``
+        as requests sets it, the same timeouts, retries and no redirects) and maps urllib3's
+        exceptions to the same typed errors, chained through the ones requests would raise.
+        """
+        adapter, host, port, base_headers, prefix = direct
+        all_headers = dict(base_headers)
+        if headers:
+            all_headers.update(headers)
+        body: Optional[Union[bytes, bytearray, memoryview]] = data
+        if json is not None and data is None:
+            body = _json.dumps(json, allow_nan=False).encode("utf-8")
+            all_headers.setdefault("Content-Type", "application/json")
+        if body is not None:
+            all_headers["Content-Length"] = str(memoryview(body).nbytes)
+        elif method not in _NO_BODY_METHODS:
+            all_headers["Content-Length"] = "0"
+        try:
+            pool = adapter.poolmanager.connection_from_host(host, port, scheme="http")
+            response: urllib3.BaseHTTPResponse = pool.urlopen(
+                method, prefix + path, body=body, headers=all_headers, redirect=False, assert_same_host=False,
+                preload_content=False, decode_content=False, retries=adapter.max_retries,
+                timeout=urllib3.Timeout(connect=limits[0], read=limits[1]), chunked=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            cause = _as_requests_error(exc)
+            raise _network_error(cause, what, bucket_id, key) from cause
+        return response
 
     def close(self) -> None:
         """Close the session and its pooled connections.

@@ -55,7 +55,9 @@ class TransferManager(Generic[R]):
                 were cancelled and running ones told to stop through the cancel token.
             KeyboardInterrupt: re-raised after the same cancellation.
         """
-        if self._executor is None:
+        if self._executor is None or count <= 1:
+            # One task gains nothing from the pool: handing it to a worker and waking the caller
+            # costs more CPU (and latency) than a small chunk's whole request.
             self._run_inline(count, task, consume, what, bucket_id, key)
             return
         pending: Dict[Future[R], int] = {}

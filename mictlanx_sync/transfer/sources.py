@@ -160,6 +160,9 @@ def checksums(source: Source, spans: Sequence[ChunkSpan], manager: TransferManag
     upload that follows sends each chunk with the checksum computed here, so a file that changes
     in between is refused by the server instead of stored under a stale ``full_checksum``.
     """
+    if len(spans) == 1:  # one chunk: its SHA-256 is the object's
+        whole = hashlib.sha256(source.read(spans[0].offset, spans[0].size)).hexdigest()
+        return whole, [whole]
     digest = hashlib.sha256()
     chunk_sums = [""] * len(spans)
 
