@@ -54,11 +54,18 @@ class ClientCore:
         self.cache = cache
         self.log = log
         self.executor = self._new_executor()
+        # Single requests sent ahead of need (a get's chunk 0 beside its listing): leaf tasks that
+        # never wait on anything, so any thread (a worker of ``executor`` too) may wait on them.
+        self.lookahead = self._new_lookahead()
         self.closed = False
         _fork.register(self, ClientCore._after_fork)
 
     def _new_executor(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=self.config.transfer.max_workers, thread_name_prefix="mictlanx")
+
+    def _new_lookahead(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self.config.transfer.max_workers,
+                                  thread_name_prefix="mictlanx-lookahead")
 
     def _after_fork(self) -> None:
         """In a forked child: a new pool (the inherited one has no threads but counts them idle,
@@ -66,6 +73,7 @@ class ClientCore:
         their own sessions and locks."""
         if not self.closed:
             self.executor = self._new_executor()
+            self.lookahead = self._new_lookahead()
 
     def check_open(self) -> None:
         """Raise ``InvalidArgumentError`` once the client is closed."""
@@ -76,6 +84,7 @@ class ClientCore:
         """Stop the pool and close every router session (the caller makes it idempotent)."""
         self.closed = True
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.lookahead.shutdown(wait=True, cancel_futures=True)
         for router in self.routers:
             router.close()
 

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import hashlib
 import mmap
 import os
+import time
+from concurrent.futures import CancelledError, Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import attrs
@@ -40,6 +44,9 @@ from .units import SizeLike
 __all__ = ["Downloader", "Buffer", "ReadOptions"]
 
 Buffer = Union[bytearray, mmap.mmap]
+# A get reads chunk 0 beside the chunk listing when chunk 0 is at most this many bytes (a longer
+# reply is closed unread): small objects then cost one round trip, and large ones save one too.
+LOOKAHEAD_LIMIT = 1 << 20
 
 
 def _sha256(data: Union[bytes, bytearray, memoryview]) -> str:
@@ -200,6 +207,65 @@ class Downloader:
                 layout.full_checksum)
         return layout
 
+    def layout_ahead(self, bucket_id: str, key: str) -> Tuple[ObjectLayout, Optional[bytearray], str]:
+        """:meth:`layout`, with chunk 0 requested at the same time (one round trip, not two).
+
+        Chunk 0's data GET goes out on the look-ahead pool while this thread lists the chunks.
+        Its bytes are used only when the listing confirms them: the listed chunk 0 is
+        ``{key}_0`` and the bytes have its size and its SHA-256, so a chunk 0 of another version
+        (an overwrite racing this read, a diverged replica) is never used. Otherwise they are
+        dropped and chunk 0 is fetched as any other chunk. A missing object raises
+        ``NotFoundError`` as :meth:`layout` does (the look-ahead is the one wasted request).
+        Encrypted objects ignore the bytes.
+
+        Returns:
+            The layout, chunk 0's verified bytes (or None) and their SHA-256 (or ``""``).
+        """
+        P.check_id(bucket_id, "bucket_id")
+        P.check_id(key, "key")
+        chunk_key = P.chunk_key(key, 0)
+        ahead: Optional[Future[Optional[bytearray]]]
+        try:  # in a copy of this context: the operation's deadline goes along
+            ahead = self._core.lookahead.submit(contextvars.copy_context().run, self._read_ahead, bucket_id,
+                                                chunk_key)
+        except RuntimeError:  # shut down: the client is closed (``layout`` says so)
+            ahead = None
+        started = time.monotonic()
+        try:
+            layout = self.layout(bucket_id, key)
+        except BaseException:
+            if ahead is not None:
+                ahead.cancel()
+            raise
+        if ahead is None:
+            return layout, None, ""
+        # Both requests left together; if chunk 0 lags far behind the listing (its router is
+        # unreachable, say), stop waiting and read chunk 0 the regular way, with failover.
+        patience = 0.05 + 2 * (time.monotonic() - started)
+        try:
+            data = ahead.result(timeout=patience)
+        except (MictlanXError, CancelledError, FutureTimeoutError):
+            ahead.cancel()
+            return layout, None, ""
+        first = layout.chunks[0]
+        if data is None or first.key != chunk_key or len(data) != layout.spans[0].size:
+            return layout, None, ""
+        digest = _sha256(data)
+        if digest != first.checksum:
+            return layout, None, ""
+        return layout, data, digest
+
+    def _read_ahead(self, bucket_id: str, chunk_key: str) -> Optional[bytearray]:
+        """One attempt at a chunk's data on the first candidate router; None on any error (the
+        regular path, with its failover and retries, reads it then)."""
+        candidates = self._core.balancer.candidates()
+        if not candidates or self._core.closed:
+            return None
+        try:
+            return candidates[0].get_bounded(bucket_id, chunk_key, LOOKAHEAD_LIMIT)
+        except MictlanXError:
+            return None
+
     def bare_ball(self, bucket_id: str, key: str) -> Optional[Metadata]:
         """The ball stored under ``key`` itself, when it is an object of its own: not when it is
         a chunk of another object (the key ``a_0`` names chunk 0 of ``a``, whose ``group_id`` tag
@@ -283,7 +349,10 @@ class Downloader:
         """A whole object in memory, its chunks fetched on the pool (``parallel``) or on this thread."""
         core = self._core
         with core.operation("get", bucket_id, key) as record:
-            layout = self.layout(bucket_id, key)
+            if use_cache and core.cache.capacity and (bucket_id, key) in core.cache:
+                layout, first, first_sum = self.layout(bucket_id, key), None, ""  # likely a cache hit
+            else:
+                layout, first, first_sum = self.layout_ahead(bucket_id, key)
             info = ObjectInfo.from_chunks(bucket_id, key, layout.chunks, layout.full_checksum)
             if info.is_disabled:  # as the servers would answer; the cache must not outlive a disable
                 core.cache.invalidate((bucket_id, key))
@@ -297,7 +366,7 @@ class Downloader:
             cached = core.cache.get((bucket_id, key), layout.full_checksum) if use_cache else None
             if cached is not None:
                 core.log.debug("cache hit %s@%s (%d bytes)", bucket_id, key, len(cached))
-            data = cached if cached is not None else self._read_layout(layout, progress, parallel)
+            data = cached if cached is not None else self._read_layout(layout, progress, parallel, first, first_sum)
             if use_cache and cached is None:
                 core.cache.put((bucket_id, key), data, layout.full_checksum)
             record["bytes"] = len(data)
@@ -324,8 +393,12 @@ class Downloader:
             meter.close()
         return buffer
 
-    def _read_layout(self, layout: ObjectLayout, progress: ProgressArg, parallel: bool) -> Buffer:
-        buffer = _allocate(layout.size)
+    def _read_layout(self, layout: ObjectLayout, progress: ProgressArg, parallel: bool,
+                     first: Optional[bytearray] = None, first_sum: str = "") -> Buffer:
+        """Fetch and verify every chunk into one buffer; ``first`` is chunk 0 already read and
+        verified (its SHA-256 is ``first_sum``): a one-chunk object is then that buffer as is."""
+        single = first is not None and len(layout.spans) == 1
+        buffer: Buffer = first if single and first is not None else _allocate(layout.size)
         view = memoryview(buffer)
         digest = hashlib.sha256()
         meter = Progress(layout.size, progress, description=f"get {layout.key}")
@@ -335,27 +408,31 @@ class Downloader:
             return view[span.offset:span.offset + span.size]
 
         def fetch(index: int, cancel: CancelToken) -> None:
-            self.fetch_chunk(layout, index, chunk(index), cancel, verify=False)
+            if index != 0 or first is None:
+                self.fetch_chunk(layout, index, chunk(index), cancel, verify=False)
             meter.add(layout.spans[index].size)
 
         def hash_in_order(index: int, _: None) -> None:
-            digest.update(chunk(index))
+            if not single:
+                digest.update(chunk(index))
 
         def store(index: int, data: bytearray) -> None:
             chunk(index)[:] = data
 
+        if first is not None and not single:
+            chunk(0)[:] = first
         try:
             self._core.manager(parallel, self._opts.window).run(len(layout.spans), fetch, hash_in_order, what="get",
                                              bucket_id=layout.bucket_id, key=layout.key)
         finally:
             meter.close()
-        self.verify_whole(layout, digest.hexdigest(), chunk, store, lambda: _sha256(view))
+        self.verify_whole(layout, first_sum if single else digest.hexdigest(), chunk, store, lambda: _sha256(view))
         return buffer
 
     # ------------------------------------------------------------------------------- stream
     def stream(self, bucket_id: str, key: str) -> Iterator[bytes]:
         """Yield the object's chunks in order, each verified; at most ``window`` chunks held."""
-        layout = self.layout(bucket_id, key)
+        layout, first, _ = self.layout_ahead(bucket_id, key)
         window = self._opts.window or self._core.config.transfer.effective_window
         codec = self._decoder(layout)
         if codec is not None:
@@ -369,6 +446,9 @@ class Downloader:
 
             def fetch(i: int, cancel: CancelToken, _start: int = start,
                       _buffers: List[bytearray] = buffers) -> None:
+                if _start + i == 0 and first is not None:
+                    _buffers[i] = first  # read beside the listing, already verified
+                    return
                 self.fetch_chunk(layout, _start + i, memoryview(_buffers[i]), cancel)
 
             def keep(i: int, _: None, _buffers: List[bytearray] = buffers, _ready: List[bytes] = ready) -> None:
@@ -398,7 +478,7 @@ class Downloader:
         is left as it is (``SavedFile.unchanged``). Both are decided before any chunk is fetched.
         """
         with self._core.operation("get_to_file", bucket_id, key) as record:
-            layout = self.layout(bucket_id, key)
+            layout, first, _ = self.layout_ahead(bucket_id, key)
             target, directory = target_path(layout, output_path, fullname)
             if _same_file(target, layout, overwrite):
                 self._core.log.info("get_to_file %s@%s: %s already holds this object (same SHA-256); "
@@ -419,8 +499,11 @@ class Downloader:
 
             def fetch(index: int, cancel: CancelToken) -> bytearray:
                 span = layout.spans[index]
-                buffer = bytearray(span.size)
-                self.fetch_chunk(layout, index, memoryview(buffer), cancel, verify=False)
+                if index == 0 and first is not None:
+                    buffer = first  # read beside the listing, already verified
+                else:
+                    buffer = bytearray(span.size)
+                    self.fetch_chunk(layout, index, memoryview(buffer), cancel, verify=False)
                 if not _write(sink, buffer, span.offset, bucket_id, key):
                     raise NetworkError("transfer cancelled", bucket_id=bucket_id, key=key)
                 meter.add(span.size)

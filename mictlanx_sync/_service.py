@@ -154,6 +154,32 @@ class _Service:
         reply = self._get_data(bucket_id, key, chunk_size, force, peer_id)
         return reply.readinto_exact(buffer)
 
+    def get_bounded(self, bucket_id: str, key: str, limit: int) -> Optional[bytearray]:
+        """The data of one key if it is at most ``limit`` bytes, else None (the reply is closed
+        as soon as it is known to be longer: from its Content-Length, or while reading a body
+        sent without one).
+
+        Raises:
+            NotFoundError: the key is unknown.
+            ForbiddenError: the ball is disabled.
+        """
+        reply = self._get_data(bucket_id, key, "1MB", False)
+        length = reply.headers.get("Content-Length", "")
+        if length.isdigit():
+            if int(length) > limit:
+                reply.close()
+                return None
+            buffer = bytearray(int(length))
+            reply.readinto_exact(memoryview(buffer))
+            return buffer
+        data = bytearray()
+        for piece in reply.iter_bytes(64 << 10):
+            data += piece
+            if len(data) > limit:
+                reply.close()
+                return None
+        return data
+
     def get(self, bucket_id: str, key: str) -> bytes:
         """The whole data of one (small) key, as bytes."""
         with self._get_data(bucket_id, key, "1MB", False) as reply:

@@ -60,6 +60,11 @@ class Cache:
         with self._lock:
             return len(self._entries)
 
+    def __contains__(self, key: object) -> bool:
+        """Whether some version of ``key`` is cached (it may still be stale)."""
+        with self._lock:
+            return key in self._entries
+
     def get(self, key: Hashable, version: str) -> Optional[Data]:
         """The cached bytes of ``key`` if present with ``version``, else None."""
         with self._lock:
