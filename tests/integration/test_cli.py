@@ -295,22 +295,43 @@ def test_bench_references_store_and_read_real_objects(vss: Any, capsys: Any, mon
     from mictlanx_sync import bench
 
     bucket = f"refs-{uuid.uuid4().hex[:8]}"
-    for impl in ("floor", "ceiling"):
+    for impl in ("floor", "ceiling", "bare"):
         rows = bench.run_reference(vss.uri, impl, size=2_500_000, count=2, chunk_size=1_000_000,
                                    bucket_id=bucket)
-        assert [(r.impl, r.op) for r in rows] == [(impl, "put"), (impl, "get")]
+        assert [(r.impl, r.op) for r in rows] == [(impl, "put"), (impl, "get")] + \
+            ([("bare", "req")] if impl == "bare" else [])
+        assert all(r.cpu > 0 for r in rows if r.op != "req")
     with Client(vss.uri) as client:
         assert client.routers[0].get_bucket_metadata(bucket).balls == ()  # cleaned up
 
     rows = run_json(capsys, "bench", "--sizes", "3KiB", "--count", "3", "--bench-workers", "2", "--references",
                     "--uri", vss.uri)
     assert sorted((r["impl"], r["op"]) for r in rows) == sorted(
-        (impl, op) for impl in ("floor", "ceiling", "client") for op in ("put", "get"))
+        [(impl, op) for impl in ("floor", "ceiling", "bare", "client") for op in ("put", "get")] + [("bare", "req")])
 
     real = bench._step1_body
     monkeypatch.setattr(bench, "_step1_body", lambda *args: real(*args[:-1], "0" * 64))  # a wrong checksum
     with pytest.raises(RuntimeError, match="step 2 answered HTTP"):
         bench.run_reference(vss.uri, "ceiling", size=1000, count=1, chunk_size=1000, bucket_id=bucket)
+
+
+def test_bench_latency_runs_everything_through_the_proxy(vss: Any, capsys: Any) -> None:
+    rows = run_json(capsys, "bench", "--sizes", "2KiB", "--count", "3", "--bench-workers", "1", "--references",
+                    "--latency", "0,3ms", "--uri", vss.uri)
+    assert sorted({r["delay"] for r in rows}) == [0.0, 0.003]
+    for delay in (0.0, 0.003):
+        mine = {(r["impl"], r["op"]): r for r in rows if r["delay"] == delay}
+        assert set(mine) == {(impl, op) for impl in ("floor", "ceiling", "bare", "client") for op in ("put", "get")} \
+            | {("bare", "req")}
+        assert mine[("client", "get")]["p50"] > 0 and mine[("client", "get")]["cpu"] > 0
+    with_delay = [r for r in rows if r["delay"] == 0.003 and r["impl"] in ("bare", "client", "floor")]
+    assert all(r["p50"] >= 0.006 for r in with_delay)  # every request crossed the proxy's delay both ways
+
+    code, out, _ = run(capsys, "--uri", vss.uri, "bench", "--sizes", "1KiB", "--count", "2", "--latency", "1ms",
+                       "--references", "--bench-workers", "1")
+    assert code == 0 and "injected one-way delay: 1 ms" in out and "/ bare urllib3" in out
+    code, _, err = run(capsys, "--uri", vss.uri, "bench", "--latency", "soon")
+    assert code == 2 and "not a duration" in err
 
 
 # ------------------------------------------------------------------------------------ exit codes
