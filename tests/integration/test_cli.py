@@ -327,9 +327,8 @@ def test_bench_latency_runs_everything_through_the_proxy(vss: Any, capsys: Any) 
     with_delay = [r for r in rows if r["delay"] == 0.003 and r["impl"] in ("bare", "client", "floor")]
     assert all(r["p50"] >= 0.006 for r in with_delay)  # every request crossed the proxy's delay both ways
 
-    code, out, _ = run(capsys, "--uri", vss.uri, "bench", "--sizes", "1KiB", "--count", "2", "--latency", "1ms",
-                       "--references", "--bench-workers", "1")
-    assert code == 0 and "injected one-way delay: 1 ms" in out and "/ bare urllib3" in out
+    code, out, _ = run(capsys, "--uri", vss.uri, "bench", "--sizes", "1KiB", "--count", "1", "--latency", "1ms")
+    assert code == 0 and "injected one-way delay: 1 ms" in out
     code, _, err = run(capsys, "--uri", vss.uri, "bench", "--latency", "soon")
     assert code == 2 and "not a duration" in err
 
