@@ -506,12 +506,14 @@ class ProxyProcess:
 
 def start_process(upstream: Tuple[str, int], *, delay: float = 0.0,
                   bandwidth: Optional[float] = None) -> ProxyProcess:
-    """Start ``python -m mictlanx_sync._netproxy`` in front of ``upstream``; return once it listens.
+    """Start this proxy as a process in front of ``upstream``; return once it listens.
 
     Raises:
         RuntimeError: the process did not start listening.
     """
-    args = [sys.executable, "-m", "mictlanx_sync._netproxy", "--upstream", f"{upstream[0]}:{upstream[1]}",
+    # Run as a script: this file needs only the standard library, and importing the package
+    # (requests and all) would cost seconds of start-up on a busy machine.
+    args = [sys.executable, os.path.abspath(__file__), "--upstream", f"{upstream[0]}:{upstream[1]}",
             "--delay", repr(delay)]
     if bandwidth is not None:
         args += ["--bandwidth", repr(bandwidth)]
