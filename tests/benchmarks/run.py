@@ -21,8 +21,9 @@ from mictlanx_sync.vss import serve
 def main() -> int:
     """Run the benchmark matrix and print one table per delay."""
     args = argparse.ArgumentParser(description=__doc__)
-    args.add_argument("--sizes", default="4KiB,8MiB,256MiB,1GiB")
-    args.add_argument("--workers", default="1,2,4,8")
+    args.add_argument("--sizes", default=None,
+                      help="default 4KiB,8MiB,256MiB,1GiB; with --latency 4KiB,8MiB,256MiB")
+    args.add_argument("--workers", default=None, help="default 1,2,4,8; with --latency 1,2,4,8,16")
     args.add_argument("--count", type=int, default=0, help="objects per size (default: ~64 MiB worth, max 1000)")
     args.add_argument("--chunk-size", default="1MB")
     args.add_argument("--repeat", type=int, default=1)
@@ -31,8 +32,9 @@ def main() -> int:
     args.add_argument("--bandwidth", default=None, help="proxy bandwidth cap per direction, e.g. 125MB (bytes/s)")
     args.add_argument("--quick", action="store_true", help="4KiB,8MiB,256MiB with 8 workers only")
     a = args.parse_args()
-    sizes = parse_list("4KiB,8MiB,256MiB" if a.quick else a.sizes)
-    workers = [8] if a.quick else [int(w) for w in a.workers.split(",")]
+    sizes = parse_list("4KiB,8MiB,256MiB" if a.quick else
+                       a.sizes or ("4KiB,8MiB,256MiB" if a.latency else "4KiB,8MiB,256MiB,1GiB"))
+    workers = [8] if a.quick else [int(w) for w in (a.workers or ("1,2,4,8,16" if a.latency else "1,2,4,8")).split(",")]
     chunk = parse_list(a.chunk_size)[0]
     bandwidth: Optional[float] = float(parse_list(a.bandwidth)[0]) if a.bandwidth else None
     delays: List[Optional[float]] = list(a.latency) if a.latency else [None]
