@@ -181,13 +181,21 @@ def test_redirect_of_a_get_is_not_followed(router: Any, other: Any) -> None:
 
 
 # ---------------------------------------------------------------------------- metadata sanity
+def _data_fetched(router: Any, key: str, reads: int) -> list[str]:
+    """Data GETs of ``key`` (the bare ball) and of ``{key}_0`` beyond the one chunk-0 look-ahead
+    each read call sends beside its listing (issue 15: at most 1 MiB read, used only when the
+    listing confirms it). Empty when nothing was fetched after the metadata showed the problem."""
+    bare = [p for p in router.requests_to("GET", f"/buckets/b/{key}") if p.endswith(f"/b/{key}")]
+    return bare + router.requests_to("GET", f"/buckets/b/{key}_0")[reads:]
+
+
 def test_num_chunks_of_a_billion_fails_without_building_a_list(router: Any) -> None:
     router.plant("b", "k_0", b"abc", ball_id="k",
                  tags={"index": "0", "num_chunks": str(10 ** 9), "full_checksum": "0" * 64})
     with _client(router) as client:
         with pytest.raises(IntegrityError, match="of 1000000000 are missing"):
             client.get("b", "k")
-    assert router.requests_to("GET", "/b/k_0") == []  # no data fetched
+    assert _data_fetched(router, "k", reads=1) == []  # no data fetched
 
 
 @pytest.mark.parametrize("size", [-5, 10 ** 18], ids=["negative", "absurd"])
@@ -201,7 +209,7 @@ def test_impossible_size_fails_before_any_data_is_fetched(router: Any, tmp_path:
             client.get_to_file("b", "k", str(tmp_path))
         with pytest.raises(ProtocolError, match="claims a size"):
             client.get_chunk("b", "c", 0)
-    assert router.requests_to("GET", "/buckets/b/k") == []
+    assert _data_fetched(router, "k", reads=2) == []
     assert router.requests_to("GET", "/buckets/b/c_0") == []
     assert os.listdir(tmp_path) == []
 
@@ -214,7 +222,7 @@ def test_unusable_fullname_tag_fails_before_any_data_is_fetched(router: Any, tmp
             client.get_to_file("b", "k", str(tmp_path))
         with pytest.raises(InvalidArgumentError):
             client.get_to_file("b", "k", str(tmp_path), fullname=name)
-        assert router.requests_to("GET", "/buckets/b/k") == []
+        assert _data_fetched(router, "k", reads=2) == []
         # The caller can still choose a name.
         path = client.get_to_file("b", "k", str(tmp_path), fullname="ok.txt")
     with open(os.fspath(path), "rb") as file:
