@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Set
 
@@ -124,9 +125,11 @@ class CountingSession(requests.Session):
     def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         self._calls.append((method, url.split("/", 3)[3]))
         self.peer_ids.append((method, url.split("/", 3)[3], (kwargs.get("headers") or {}).get("Peer-Id")))
+        self.threads.append(threading.current_thread().name)
         return super().request(method, url, *args, **kwargs)
 
     peer_ids: List[Any] = []  # (method, path, Peer-Id header) of every request, all sessions
+    threads: List[str] = []  # the thread that sent each of them, in the same order
 
 
 def _listed(client: Client, bucket: str, key: str) -> List[Any]:
@@ -297,13 +300,18 @@ def test_diverged_replicas_read_as_the_newest_version(client: Client, target: Ta
     assert len({m.checksum for m in _listed(client, bucket, "k")}) == 2
     calls: List[Any] = []
     CountingSession.peer_ids.clear()
+    CountingSession.threads.clear()
     with caplog.at_level(logging.WARNING, logger="mictlanx_sync"), \
             Client(target.uri, config=_config(), session_factory=lambda: CountingSession(calls)) as reader:
         for _ in range(4):
             assert reader.get(bucket, "k", use_cache=False).content == new
     assert "event=diverged" in caplog.text
-    data_reads = [(m, path, pin) for m, path, pin in CountingSession.peer_ids if path.endswith("/k_0") and m == "GET"]
-    assert data_reads and all(pin for _, _, pin in data_reads), data_reads  # never an unpinned read
+    # A get's chunk-0 look-ahead (issue 15) leaves before the listing shows the divergence, so it
+    # is unpinned; its bytes are used only when they have the listed version's SHA-256. Every
+    # other read of chunk 0 is pinned.
+    data_reads = [(m, path, pin) for (m, path, pin), thread in zip(CountingSession.peer_ids, CountingSession.threads)
+                  if path.endswith("/k_0") and m == "GET" and not thread.startswith("mictlanx-lookahead")]
+    assert all(pin for _, _, pin in data_reads), data_reads  # never an unpinned regular read
 
 
 def _raw_put_newer_version(uri: str, bucket: str, key: str, data: bytes) -> None:
