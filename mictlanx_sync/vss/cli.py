@@ -23,6 +23,7 @@ from ..uri import MictlanXURI
 
 _port = _int_at_least(0)  # 0: any free port
 WATCH_INTERVAL = 0.5  # how often ``vss up`` checks that every process still runs (seconds)
+_THREADS = 128  # ServerConfig's default (not imported here: the server needs the extra)
 
 __all__ = ["register", "add_subcommands", "build_parser", "main"]
 
@@ -132,7 +133,8 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     peer.add_argument("--port", type=_port, required=True)
     peer.add_argument("--data-dir", required=True)
     peer.add_argument("--peer-id", default="mictlanx-peer-0")
-    peer.add_argument("--threads", type=_positive_int, default=32)
+    peer.add_argument("--threads", type=_positive_int, default=_THREADS,
+                      help=f"worker threads (default {_THREADS})")
     peer.add_argument("--no-fsync", action="store_true", help="skip fsync before commit (faster, unsafe)")
     peer.set_defaults(func=_run_peer)
 
@@ -141,7 +143,8 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     router.add_argument("--peers", default="", help="peers as mictlanx://peer-0@host:port,...")
     router.add_argument("--router-id", default="mictlanx-router-0")
     router.add_argument("--rf", type=_positive_int, default=1)
-    router.add_argument("--threads", type=_positive_int, default=32)
+    router.add_argument("--threads", type=_positive_int, default=_THREADS,
+                        help=f"worker threads (default {_THREADS})")
     router.set_defaults(func=_run_router)
 
 

@@ -1,9 +1,16 @@
-"""Run a WSGI app with cheroot, tuned for large streamed bodies.
+"""Run a WSGI app with cheroot, tuned for large streamed bodies and hardened against slow clients.
 
 cheroot streams request bodies to the app as they arrive (``wsgi.input``, chunked bodies included).
 Its socket writer is pure Python (``_pyio``) and copies every piece several times, so our gateway
 writes response pieces with ``socket.sendall`` and serves ``wsgi.file_wrapper`` bodies with
 ``socket.sendfile`` (zero copy).
+
+Slow clients cannot starve the server: cheroot gives each connection that is sending a request a
+worker thread, so a client trickling its headers or body would hold one for as long as it likes
+(the socket timeout only bounds the gap between two bytes). Here a watchdog thread cuts the read
+side of a connection that has not sent its whole header block within ``header_timeout`` seconds,
+or whose body falls behind ``min_body_rate`` bytes/s after a ``body_grace`` of seconds; the pool
+has enough threads (``numthreads``) that a few dozen such clients leave room for everyone else.
 
 Example:
     >>> from mictlanx_sync.vss._wsgi import App
@@ -19,12 +26,13 @@ import logging
 import signal
 import socket
 import threading
+import time
 from types import FrameType
-from typing import Any, BinaryIO, Callable, Iterator, Optional
+from typing import Any, BinaryIO, Callable, Dict, Iterator, Optional
 
 import attrs
 from cheroot import wsgi
-from cheroot.server import ChunkedRFile, KnownLengthRFile
+from cheroot.server import ChunkedRFile, HTTPConnection, HTTPRequest, KnownLengthRFile
 
 from ._wsgi import WSGIApp
 
@@ -40,18 +48,132 @@ class ServerConfig:
     Attributes:
         host: the bind address (loopback unless told otherwise).
         port: the TCP port; 0 picks a free one.
-        numthreads: worker threads (requests served at once).
+        numthreads: worker threads (requests served at once; a connection sending its request
+            holds one, so this is also how many slow senders fit before others wait).
         request_queue_size: the listen backlog.
-        timeout: seconds a connection may stay silent.
+        timeout: seconds a connection may stay silent (one socket read or write; also how long
+            an idle keep-alive connection is kept).
         shutdown_timeout: seconds to wait for workers at shutdown.
+        header_timeout: seconds from the first byte of a request to the end of its headers.
+        body_grace: seconds a request body may take before ``min_body_rate`` applies.
+        min_body_rate: bytes/s a request body must average after ``body_grace``; a body of n
+            bytes gets ``body_grace + n / min_body_rate`` seconds.
     """
 
     host: str = "127.0.0.1"
     port: int = 0
-    numthreads: int = 32
+    numthreads: int = 128
     request_queue_size: int = 256
-    timeout: float = 60.0
+    timeout: float = 10.0
     shutdown_timeout: float = 5.0
+    header_timeout: float = 10.0
+    body_grace: float = 30.0
+    min_body_rate: float = 64 * 1024.0
+
+
+class _Watchdog:
+    """Cuts the read side of connections whose deadline passed (one thread per server).
+
+    Cutting (``shutdown(SHUT_RD)``) wakes the worker blocked in ``recv`` with end-of-file, so it
+    answers (or closes) and moves on; the write side stays usable for an error reply.
+
+    Thread safety: every method is thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._deadlines: Dict[socket.socket, float] = {}
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread: Optional[threading.Thread] = None
+
+    def start(self) -> None:
+        """Start the watchdog thread."""
+        self._thread = threading.Thread(target=self._run, name="vss-watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the watchdog thread."""
+        with self._cond:
+            self._stopped = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def arm(self, sock: socket.socket, deadline: float) -> None:
+        """Cut ``sock`` at ``deadline`` (``time.monotonic()``) unless disarmed before."""
+        with self._cond:
+            earliest = min(self._deadlines.values(), default=float("inf"))
+            self._deadlines[sock] = deadline
+            if deadline < earliest:
+                self._cond.notify()
+
+    def disarm(self, sock: socket.socket) -> None:
+        """Forget ``sock``'s deadline."""
+        with self._cond:
+            self._deadlines.pop(sock, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                if self._stopped:
+                    return
+                now = time.monotonic()
+                expired = [s for s, d in self._deadlines.items() if d <= now]
+                for sock in expired:
+                    del self._deadlines[sock]
+                if not expired:
+                    earliest = min(self._deadlines.values(), default=None)
+                    self._cond.wait(None if earliest is None else max(0.0, earliest - now) + 0.01)
+            for sock in expired:
+                _LOG.info("closing a connection that sent too slowly")
+                try:
+                    sock.shutdown(socket.SHUT_RD)
+                except OSError:
+                    pass
+
+
+class _BodyClock:
+    """The deadline of one request body: ``body_grace + received / min_body_rate`` seconds."""
+
+    def __init__(self, watchdog: _Watchdog, sock: socket.socket, grace: float, rate: float) -> None:
+        self._watchdog = watchdog
+        self._sock = sock
+        self._grace = grace
+        self._rate = rate
+        self._start = time.monotonic()
+        self._received = 0
+        watchdog.arm(sock, self._start + grace)
+
+    def advance(self, count: int) -> None:
+        """Record ``count`` more bytes received (pushes the deadline out)."""
+        self._received += count
+        self._watchdog.arm(self._sock, self._start + self._grace + self._received / self._rate)
+
+    def done(self) -> None:
+        """The body is complete: no deadline any more."""
+        self._watchdog.disarm(self._sock)
+
+
+class _Request(HTTPRequest):
+    """cheroot's request, with the header block under a deadline."""
+
+    def parse_request(self) -> None:
+        watchdog: Optional[_Watchdog] = getattr(self.server, "vss_watchdog", None)
+        sock = self.conn.socket
+        if watchdog is None or not isinstance(sock, socket.socket):
+            super().parse_request()
+            return
+        watchdog.arm(sock, time.monotonic() + float(self.server.vss_header_timeout))
+        try:
+            super().parse_request()
+        finally:
+            watchdog.disarm(sock)
+
+
+class _Connection(HTTPConnection):
+    """cheroot's connection, reading requests with :class:`_Request`."""
+
+    RequestHandlerClass = _Request
 
 
 class FileWrapper:
@@ -76,9 +198,11 @@ class FileWrapper:
         self.filelike.close()
 
 
-def _read_exact(reader: Any, sock: socket.socket, size: int) -> bytearray:
+def _read_exact(reader: Any, sock: socket.socket, size: int,
+                clock: Optional[_BodyClock] = None) -> bytearray:
     """Up to ``size`` bytes: first what cheroot's reader has buffered, then ``recv_into`` straight
-    into one fresh buffer (cheroot's pure-Python reader would copy each piece several times)."""
+    into one fresh buffer (cheroot's pure-Python reader would copy each piece several times).
+    ``clock`` hears of every piece received."""
     buf = bytearray(size)
     view = memoryview(buf)
     got = 0
@@ -87,11 +211,15 @@ def _read_exact(reader: Any, sock: socket.socket, size: int) -> bytearray:
         head = reader.read(min(pending, size))
         view[:len(head)] = head
         got = len(head)
+        if clock is not None:
+            clock.advance(got)
     while got < size:
         count = sock.recv_into(view[got:])
         if not count:
             break
         got += count
+        if clock is not None:
+            clock.advance(count)
     view.release()
     if got < size:
         del buf[got:]
@@ -101,19 +229,25 @@ def _read_exact(reader: Any, sock: socket.socket, size: int) -> bytearray:
 class _SocketInput:
     """``wsgi.input`` for a Content-Length body, read straight from the socket."""
 
-    def __init__(self, reader: Any, sock: socket.socket, length: int) -> None:
+    def __init__(self, reader: Any, sock: socket.socket, length: int,
+                 clock: Optional[_BodyClock] = None) -> None:
         self.rfile = reader
         self._sock = sock
         self.remaining = length
+        self._clock = clock
+        if length <= 0 and clock is not None:
+            clock.done()
 
     def read(self, size: Optional[int] = None) -> bytes:
         if self.remaining <= 0:
             return b""
         want = self.remaining if size is None or size < 0 else min(size, self.remaining)
-        data = _read_exact(self.rfile, self._sock, want)
+        data = _read_exact(self.rfile, self._sock, want, self._clock)
         self.remaining -= len(data)
         if len(data) < want:
             self.remaining = 0
+        if self.remaining <= 0 and self._clock is not None:
+            self._clock.done()
         return data  # type: ignore[return-value]  # a bytearray: bytes-like, never copied
 
     def readline(self, size: Optional[int] = None) -> bytes:
@@ -136,9 +270,10 @@ class _SocketChunkedInput:
     Offers ``buffer``/``_fetch()``/``rfile`` like cheroot's ``ChunkedRFile`` (what ``_wsgi`` uses).
     """
 
-    def __init__(self, reader: Any, sock: socket.socket) -> None:
+    def __init__(self, reader: Any, sock: socket.socket, clock: Optional[_BodyClock] = None) -> None:
         self.rfile = reader
         self._sock = sock
+        self._clock = clock
         self.buffer: bytes = b""
         self.closed = False
         self._chunk_left = 0
@@ -168,10 +303,12 @@ class _SocketChunkedInput:
                 raise ValueError(f"Bad chunked transfer size: {text[:40]!r}")
             if size == 0:
                 self.closed = True
+                if self._clock is not None:
+                    self._clock.done()
                 return
             self._chunk_left = size
         want = min(self._chunk_left, self._PIECE)
-        data = _read_exact(self.rfile, self._sock, want)
+        data = _read_exact(self.rfile, self._sock, want, self._clock)
         if len(data) < want:
             raise ValueError("chunked body ended inside a chunk")
         self._chunk_left -= want
@@ -195,14 +332,30 @@ class _Gateway(wsgi.Gateway_10):
         req = self.req
         sock = getattr(req.conn, "socket", None)
         if isinstance(sock, socket.socket) and not req.conn.ssl_env:
+            server = req.server
+            watchdog: Optional[_Watchdog] = getattr(server, "vss_watchdog", None)
+            clock: Optional[_BodyClock] = None
             if isinstance(req.rfile, KnownLengthRFile):
-                req.rfile = _SocketInput(req.conn.rfile, sock, req.rfile.remaining)
+                if watchdog is not None and req.rfile.remaining:
+                    clock = _BodyClock(watchdog, sock, server.vss_body_grace, server.vss_min_body_rate)
+                req.rfile = _SocketInput(req.conn.rfile, sock, req.rfile.remaining, clock)
             elif isinstance(req.rfile, ChunkedRFile):
-                req.rfile = _SocketChunkedInput(req.conn.rfile, sock)
+                if watchdog is not None:
+                    clock = _BodyClock(watchdog, sock, server.vss_body_grace, server.vss_min_body_rate)
+                req.rfile = _SocketChunkedInput(req.conn.rfile, sock, clock)
             env["wsgi.input"] = req.rfile
         return env
 
     def respond(self) -> None:
+        try:
+            self._respond()
+        finally:
+            watchdog: Optional[_Watchdog] = getattr(self.req.server, "vss_watchdog", None)
+            sock = getattr(self.req.conn, "socket", None)
+            if watchdog is not None and isinstance(sock, socket.socket):
+                watchdog.disarm(sock)
+
+    def _respond(self) -> None:
         response = self.req.server.wsgi_app(self.env, self.start_response)
         try:
             if isinstance(response, FileWrapper) and self.remaining_bytes_out is not None:
@@ -276,9 +429,17 @@ class Server:
                                    timeout=int(config.timeout),
                                    shutdown_timeout=int(config.shutdown_timeout))
         self._server.gateway = _Gateway
+        self._server.ConnectionClass = _Connection
         self._server.max_request_body_size = 0  # the apps enforce their own limits
         self._server.max_request_header_size = 1 << 20
         self._server.nodelay = True
+        self._watchdog = _Watchdog()
+        # Read by _Request and _Gateway through the cheroot server they are given.
+        cheroot_server: Any = self._server
+        cheroot_server.vss_watchdog = self._watchdog
+        cheroot_server.vss_header_timeout = config.header_timeout
+        cheroot_server.vss_body_grace = config.body_grace
+        cheroot_server.vss_min_body_rate = config.min_body_rate
         self._thread: Optional[threading.Thread] = None
 
     @property
@@ -294,12 +455,14 @@ class Server:
     def start(self) -> None:
         """Bind and serve on a background thread."""
         self._server.prepare()
+        self._watchdog.start()
         self._thread = threading.Thread(target=self._server.serve, name="vss-server", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         """Stop serving, wait for the workers, close the app."""
         self._server.stop()
+        self._watchdog.stop()
         if self._thread is not None:
             self._thread.join(self.config.shutdown_timeout + 5)
         close = getattr(self.app, "close", None)
