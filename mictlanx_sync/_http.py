@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from . import _fork, deadline, errors
+from . import _protocol as P
 from .config import DEFAULT_MAX_REPLY_SIZE, RetryConfig, Timeouts
 
 if TYPE_CHECKING:
@@ -413,12 +414,14 @@ class HTTPClient:
         verify: TLS verification (bool or CA bundle path).
         pool_maxsize: connections kept open to this host.
         session_factory: test seam; builds the session instead of :func:`make_session`.
+        token: sent as ``Authorization: Bearer <token>`` on every request (a local VSS started
+            with ``--token`` requires it; a real MictlanX router ignores it).
     """
 
     def __init__(self, base_url: str, *, timeouts: Optional[Timeouts] = None,
                  retry: Optional[RetryConfig] = None, verify: Union[bool, str] = True,
                  pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None,
-                 max_reply_size: int = DEFAULT_MAX_REPLY) -> None:
+                 max_reply_size: int = DEFAULT_MAX_REPLY, token: Optional[str] = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts or Timeouts()
         self.max_reply_size = max_reply_size
@@ -429,14 +432,21 @@ class HTTPClient:
             self._new_session = functools.partial(make_session, retry=retry, pool_maxsize=pool_maxsize,
                                                   verify=verify, base_url=self.base_url)
         self._own_session = session_factory is None
-        self._session = self._new_session()
-        self._direct = self._direct_path()
+        self._token = token
+        self._session = self._authorized(self._new_session())
+        self._direct = self._direct_path()  # copies the session's headers, the token's included
         _fork.register(self, HTTPClient._after_fork)
+
+    def _authorized(self, session: requests.Session) -> requests.Session:
+        """``session`` sending the bearer token, when there is one."""
+        if self._token:
+            session.headers[P.H_AUTHORIZATION] = P.bearer(self._token)
+        return session
 
     def _after_fork(self) -> None:
         """In a forked child: a new session, so no pooled socket is shared with the parent (the
         inherited ones are dropped, never closed with a goodbye the parent would feel)."""
-        self._session = self._new_session()
+        self._session = self._authorized(self._new_session())
         self._direct = self._direct_path()
 
     def _direct_path(self) -> Optional[_Direct]:

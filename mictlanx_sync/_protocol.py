@@ -41,6 +41,8 @@ PEERS_STATS = API + "/peers/stats"
 CHUNKS = API + "/buckets/{bucket_id}/metadata/{ball_id}/chunks"
 UPDATE_METADATA = API + "/u/buckets/{bucket_id}/{key}"
 MERGE = API + "/buckets/{bucket_id}/{ball_id}/merge"
+# local VSS router only (not in the reference)
+ADMIN_REPAIR = API + "/admin/repair"  # POST: one repair pass (vss/repair.py)
 
 # --- headers --------------------------------------------------------------------------------------
 H_TASK_ID = "Task-Id"
@@ -50,6 +52,19 @@ H_FORCE_GET = "Force-Get"
 H_FORCE = "Force"
 H_PEER_ID = "Peer-Id"
 H_N_DELETES = "n-deletes"
+# Opt-in access control of the local VSS (``Authorization: Bearer <token>``); a real MictlanX
+# router ignores the header.
+H_AUTHORIZATION = "Authorization"
+BEARER = "Bearer"
+
+
+def bearer(token: str) -> str:
+    """The ``Authorization`` value carrying ``token``.
+
+    >>> bearer("s3cret")
+    'Bearer s3cret'
+    """
+    return f"{BEARER} {token}"
 
 # --- codes, fields and tags ---------------------------------------------------------------------
 CODE_MAX_AVAILABILITY = 666

@@ -76,10 +76,10 @@ class _Service:
     def __init__(self, base_url: str, *, timeouts: Optional[Timeouts] = None,
                  retry: Optional[RetryConfig] = None, verify: Union[bool, str] = True,
                  pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None,
-                 max_reply_size: int = DEFAULT_MAX_REPLY) -> None:
+                 max_reply_size: int = DEFAULT_MAX_REPLY, token: Optional[str] = None) -> None:
         self._http = HTTPClient(base_url, timeouts=timeouts, retry=retry, verify=verify,
                                 pool_maxsize=pool_maxsize, session_factory=session_factory,
-                                max_reply_size=max_reply_size)
+                                max_reply_size=max_reply_size, token=token)
 
     @property
     def base_url(self) -> str:

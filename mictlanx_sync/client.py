@@ -50,6 +50,7 @@ from .uri import DEFAULT_URI, MictlanXURI
 __all__ = ["Client", "URI_ENV", "DEFAULT_CACHE_CAPACITY"]
 
 URI_ENV = "MICTLANX_URI"
+TOKEN_ENV = "MICTLANX_TOKEN"
 DEFAULT_CACHE_CAPACITY = "64MB"
 """The default object cache per Client: small enough for one per worker process of a server."""
 R = TypeVar("R")
@@ -109,6 +110,9 @@ class Client:
         encryption_key: 32 bytes (e.g. :func:`mictlanx_sync.keys.shared_key`): every chunk is
             encrypted with AES-256-GCM before it leaves the process and decrypted on reads, which
             then refuse objects that are not encrypted. Needs the ``crypto`` extra.
+        token: bearer token for a local VSS started with ``--token`` (sent as
+            ``Authorization: Bearer``); defaults to the URI's ``token=`` option, then to
+            ``$MICTLANX_TOKEN``. A real MictlanX router ignores it.
 
     Example:
         >>> with Client(uri) as client:  # uri: a mictlanx:// URI, e.g. from vss.serve()
@@ -125,7 +129,7 @@ class Client:
                  session_factory: Optional[SessionFactory] = None,
                  encryption_key: Optional[bytes] = None, log_when: Optional[str] = None,
                  log_interval: int = 1, timeout: Union[None, float, Timeouts] = None,
-                 deadline: Optional[float] = None) -> None:
+                 deadline: Optional[float] = None, token: Optional[str] = None) -> None:
         check_rotation(log_when, log_interval)
         codec = codec_for(encryption_key)
         self.config = merge_config(config, max_workers=max_workers, chunk_size=chunk_size, verify=verify)
@@ -134,10 +138,11 @@ class Client:
         self.uri = MictlanXURI.parse(uri or os.environ.get(URI_ENV) or DEFAULT_URI)
         self.client_id = client_id or f"mictlanx-sync-{uuid.uuid4().hex[:12]}"
         pool = self.config.transfer.max_workers * 2 + 8
+        token = token or self.uri.token or os.environ.get(TOKEN_ENV) or None
         routers = [
             Router(url, router_id=spec.router_id, timeouts=self.config.timeouts, retry=self.config.retry,
                    verify=self.config.verify, pool_maxsize=pool, session_factory=session_factory,
-                   max_reply_size=self.config.max_reply_size)
+                   max_reply_size=self.config.max_reply_size, token=token)
             for spec, url in zip(self.uri.routers, self.uri.router_urls())
         ]
         # A client with its own console or file log gets its own logger; the others share one.

@@ -42,6 +42,7 @@ class Peer(_Service):
         verify: TLS verification (bool or CA bundle path).
         pool_maxsize: pooled connections; at least the number of threads sharing this Peer.
         session_factory: test seam that builds the ``requests.Session``.
+        token: sent as ``Authorization: Bearer <token>`` (for a local VSS started with ``--token``).
         ip_addr, port, protocol, api_version: the seed's way to name the peer instead of
             ``base_url`` (``protocol`` defaults to ``http``; only ``api_version=4`` is spoken; port
             0 or -1 leaves the port out of the URL).
@@ -62,12 +63,12 @@ class Peer(_Service):
                  session_factory: Optional[SessionFactory] = None, ip_addr: Optional[str] = None,
                  port: Optional[int] = None, protocol: Optional[str] = None,
                  api_version: Optional[int] = None,
-                 max_reply_size: int = DEFAULT_MAX_REPLY) -> None:
+                 max_reply_size: int = DEFAULT_MAX_REPLY, token: Optional[str] = None) -> None:
         address = resolve_address(base_url, ip_addr=ip_addr, port=port, protocol=protocol,
                                   api_version=api_version, kind="peer")
         super().__init__(address.base_url, timeouts=timeouts, retry=retry, verify=verify,
                          pool_maxsize=pool_maxsize, session_factory=session_factory,
-                         max_reply_size=max_reply_size)
+                         max_reply_size=max_reply_size, token=token)
         self.peer_id = peer_id
         self.ip_addr = address.ip_addr
         self.port = address.port

@@ -40,6 +40,7 @@ class Router(_Service):
         verify: TLS verification (bool or CA bundle path).
         pool_maxsize: pooled connections; at least the number of threads sharing this Router.
         session_factory: test seam that builds the ``requests.Session``.
+        token: sent as ``Authorization: Bearer <token>`` (for a local VSS started with ``--token``).
         ip_addr, port, protocol, api_version, http2: the seed's way to name the router instead of
             ``base_url`` (``protocol`` defaults to ``http``; only ``api_version=4`` is spoken;
             ``https`` leaves the port out as the reference does). ``http2`` is recorded for
@@ -61,12 +62,12 @@ class Router(_Service):
                  session_factory: Optional[SessionFactory] = None, ip_addr: Optional[str] = None,
                  port: Optional[int] = None, protocol: Optional[str] = None,
                  api_version: Optional[int] = None, http2: bool = False,
-                 max_reply_size: int = DEFAULT_MAX_REPLY) -> None:
+                 max_reply_size: int = DEFAULT_MAX_REPLY, token: Optional[str] = None) -> None:
         address = resolve_address(base_url, ip_addr=ip_addr, port=port, protocol=protocol,
                                   api_version=api_version, kind="router")
         super().__init__(address.base_url, timeouts=timeouts, retry=retry, verify=verify,
                          pool_maxsize=pool_maxsize, session_factory=session_factory,
-                         max_reply_size=max_reply_size)
+                         max_reply_size=max_reply_size, token=token)
         self.router_id = router_id
         self.ip_addr = address.ip_addr
         self.port = address.port

@@ -5,6 +5,8 @@ Grammar (PROTOCOL §2.2)::
     mictlanx://[router_id@]host[/path]:port[,[router_id@]host:port...][/]?protocol=http&api_version=4&http2=0
 
 ``protocol`` defaults to ``https`` (as in the reference), ``api_version`` to 4, ``http2`` to off.
+``token`` (optional, ours) is the bearer token of a local VSS started with ``--token``; it never
+appears in ``repr()``, ``str()`` or ``build()`` (unless ``build(include_token=True)``).
 A router without an id gets ``mictlanx-router-{i}`` (its position), so ``build(parse(u))`` is the
 canonical form of ``u`` and ``parse(build(x)) == x``.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 import functools
 import re
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, overload
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, quote
 
 import attrs
 
@@ -79,6 +81,13 @@ def _check_routers(instance: object, attribute: attrs.Attribute[Tuple[RouterSpec
         raise InvalidURIError("no routers in URI: name at least one router as host:port")
 
 
+def _check_token(instance: object, attribute: attrs.Attribute[Optional[str]], value: Optional[str]) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or any(ord(c) < 0x21 or ord(c) > 0x7E for c in value):
+        raise InvalidURIError("invalid token: must be non-empty printable ASCII without spaces")
+
+
 def _check_api_version(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidURIError(f"invalid api_version {value!r}: must be a positive integer")
@@ -92,7 +101,7 @@ class _Build:
     def __get__(self, instance: None, owner: type) -> Callable[[Iterable[Any]], str]: ...
 
     @overload
-    def __get__(self, instance: MictlanXURI, owner: type) -> Callable[[], str]: ...
+    def __get__(self, instance: MictlanXURI, owner: type) -> Callable[..., str]: ...
 
     def __get__(self, instance: Optional[MictlanXURI], owner: type) -> Callable[..., str]:
         if instance is None:
@@ -129,6 +138,7 @@ class MictlanXURI:
     protocol: str = attrs.field(default="https", validator=_check_protocol)
     api_version: int = attrs.field(default=4, validator=_check_api_version)
     http2: bool = False
+    token: Optional[str] = attrs.field(default=None, repr=False, validator=_check_token)
 
     @classmethod
     def parse(cls, uri: str) -> MictlanXURI:
@@ -193,9 +203,11 @@ class MictlanXURI:
                     options["http2"] = False
                 else:
                     raise InvalidURIError(f"invalid http2 {value!r}: use 1/0, true/false, yes/no, on/off")
+            elif name == "token":
+                options["token"] = value
             else:
                 raise InvalidURIError(
-                    f"unknown query parameter {name!r}: expected protocol, api_version or http2")
+                    f"unknown query parameter {name!r}: expected protocol, api_version, http2 or token")
         return options
 
     build = _Build()
@@ -232,10 +244,13 @@ class MictlanXURI:
             raise InvalidURIError("no routers: MictlanXURI.build needs at least one router")
         return cls(routers=tuple(specs), **options)
 
-    def _canonical(self) -> str:
+    def _canonical(self, include_token: bool = False) -> str:
+        """The canonical URI string (``uri.build()``); the token only with ``include_token``
+        (so a URI printed or logged never carries it)."""
         routers = ",".join(f"{r.router_id}@{r.host}:{r.port}" for r in self.routers)
+        token = f"&token={quote(self.token, safe='')}" if include_token and self.token else ""
         return (f"{SCHEME}{routers}/?protocol={self.protocol}&api_version={self.api_version}"
-                f"&http2={int(self.http2)}")
+                f"&http2={int(self.http2)}{token}")
 
     def router_urls(self) -> Tuple[str, ...]:
         """The base URL of every router, in URI order."""

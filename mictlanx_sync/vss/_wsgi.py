@@ -37,6 +37,7 @@ from ..errors import InvalidArgumentError
 __all__ = [
     "Environ", "StartResponse", "WSGIApp", "HTTPError", "Request", "Response", "Route", "App",
     "json_response", "empty_response", "stream_response", "validation_error", "BodyReader",
+    "raw_path",
 ]
 
 Environ = Dict[str, Any]
@@ -46,7 +47,8 @@ Handler = Callable[["Request"], "Response"]
 ErrorTranslator = Callable[[BaseException], Optional["HTTPError"]]
 
 _REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 403: "Forbidden",
+    200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found", 405: "Method Not Allowed", 409: "Conflict", 411: "Length Required",
     413: "Payload Too Large", 422: "Unprocessable Entity", 500: "Internal Server Error",
     502: "Bad Gateway", 503: "Service Unavailable", 507: "Insufficient Storage",
@@ -335,6 +337,23 @@ def route(method: str, template: str, handler: Handler) -> Route:
 _PATH_RE = re.compile(r"^[^?#]*")
 
 
+def raw_path(environ: Environ, strip_prefix: bool = False) -> str:
+    """The request path as sent (still percent-encoded), without the query; with
+    ``strip_prefix``, without the optional ``/mictlanx`` prefix."""
+    uri = environ.get("REQUEST_URI")
+    if uri:
+        match = _PATH_RE.match(str(uri))
+        raw = match.group(0) if match else ""
+        if "://" in raw:  # absolute-form request target
+            raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+    else:
+        raw = str(environ.get("PATH_INFO", "/"))
+    raw = raw or "/"
+    if strip_prefix:
+        raw = _protocol.split_router_prefix(raw)
+    return raw
+
+
 class App:
     """A WSGI app over a route table: first match wins; 405/404 as FastAPI words them.
 
@@ -366,18 +385,7 @@ class App:
             self._on_close()
 
     def _raw_path(self, environ: Environ) -> str:
-        uri = environ.get("REQUEST_URI")
-        if uri:
-            match = _PATH_RE.match(str(uri))
-            raw = match.group(0) if match else ""
-            if "://" in raw:  # absolute-form request target
-                raw = "/" + raw.split("://", 1)[1].partition("/")[2]
-        else:
-            raw = str(environ.get("PATH_INFO", "/"))
-        raw = raw or "/"
-        if self.strip_prefix:
-            raw = _protocol.split_router_prefix(raw)
-        return raw
+        return raw_path(environ, self.strip_prefix)
 
     def dispatch(self, request: Request) -> Response:
         """Find the route for ``request`` and run its handler."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,6 +21,7 @@ from ..errors import MictlanXError
 from ..models import PeerPayload
 from ..units import parse_size
 from ..uri import MictlanXURI
+from .auth import PEER_ADMIN, ROUTER_ADMIN, TOKEN_ENV, AuthConfig, protect
 
 _port = _int_at_least(0)  # 0: any free port
 WATCH_INTERVAL = 0.5  # how often ``vss up`` checks that every process still runs (seconds)
@@ -51,9 +53,13 @@ def _run_peer(args: argparse.Namespace) -> int:
 
     config = PeerConfig(data_dir=args.data_dir, peer_id=args.peer_id, max_body_size=args.max_body_size,
                         fsync=not args.no_fsync)
-    app = create_peer_app(config)
+    app = protect(create_peer_app(config), _auth(args), PEER_ADMIN)
     return run_until_signalled(app, ServerConfig(host=args.host, port=args.port, numthreads=args.threads),
                                on_ready=lambda url: _announce(f"peer {args.peer_id} listening on {url}"))
+
+
+def _auth(args: argparse.Namespace) -> AuthConfig:
+    return AuthConfig(token=args.token or None, admin=not args.no_admin)
 
 
 def _peer_payloads(uri: str) -> List[PeerPayload]:
@@ -68,8 +74,8 @@ def _run_router(args: argparse.Namespace) -> int:
 
     peers = tuple(_peer_payloads(args.peers)) if args.peers else ()
     config = RouterConfig(router_id=args.router_id, peers=peers, default_rf=args.rf,
-                          max_body_size=args.max_body_size)
-    app = create_router_app(config)
+                          max_body_size=args.max_body_size, peer_token=args.token or None)
+    app = protect(create_router_app(config), _auth(args), ROUTER_ADMIN)
     return run_until_signalled(app, ServerConfig(host=args.host, port=args.port, numthreads=args.threads),
                                on_ready=lambda url: _announce(f"router {args.router_id} listening on {url}"))
 
@@ -87,7 +93,8 @@ def _run_up(args: argparse.Namespace) -> int:
         peer_ports = args.peer_ports
         peers = args.peers if args.peers is not None else (len(peer_ports) if peer_ports else 2)
         with serve(peers=peers, rf=args.rf, data_dir=args.data_dir, port=args.port, host=args.host,
-                   max_body_size=args.max_body_size, peer_ports=peer_ports) as vss:
+                   max_body_size=args.max_body_size, peer_ports=peer_ports, token=args.token or None,
+                   admin=not args.no_admin) as vss:
             for peer_id, url in zip(vss.peer_ids, vss.peer_urls):
                 _announce(f"peer {peer_id} {url}")
             _announce(f"router mictlanx-router-0 {vss.router_url}")
@@ -118,6 +125,12 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     common.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     common.add_argument("--max-body-size", type=_size, default=1 << 30,
                         help="largest object accepted, e.g. 1GiB (default)")
+    common.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None,
+                        help=f"require 'Authorization: Bearer TOKEN' on every endpoint but /health "
+                             f"(default ${TOKEN_ENV}; prefer the variable: arguments show in ps); "
+                             f"a router also sends it to its peers")
+    common.add_argument("--no-admin", action="store_true",
+                        help="disable the admin endpoints (peer registration/removal, task flush): 403")
 
     up = sub.add_parser("up", parents=[common], help="run a router and N peers in the foreground")
     up.add_argument("--peers", type=_positive_int, default=None,

@@ -87,11 +87,13 @@ class PeerRegistry:
     Args:
         config: probe and timeout settings.
         pool: the executor used for concurrent peer calls.
+        token: the bearer token sent to every peer (peers started with ``--token``).
     """
 
-    def __init__(self, config: ProbeConfig, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, config: ProbeConfig, pool: ThreadPoolExecutor, token: Optional[str] = None) -> None:
         self.config = config
         self._pool = pool
+        self._token = token
         self._lock = threading.Lock()
         self._peers: Dict[str, PeerState] = {}
         self._holders: Dict[Tuple[str, str], Set[str]] = {}
@@ -105,10 +107,11 @@ class PeerRegistry:
             client = Peer(payload.base_url(), peer_id=payload.peer_id, retry=RetryConfig(total=1),
                           timeouts=Timeouts(connect=self.config.connect_timeout,
                                             read=self.config.read_timeout),
-                          pool_maxsize=self.config.pool_maxsize)
+                          pool_maxsize=self.config.pool_maxsize, token=self._token)
             prober = Peer(payload.base_url(), peer_id=payload.peer_id, retry=no_retry,
                           timeouts=Timeouts(connect=self.config.probe_timeout,
-                                            read=self.config.probe_timeout), pool_maxsize=2)
+                                            read=self.config.probe_timeout), pool_maxsize=2,
+                          token=self._token)
             state = PeerState(payload=payload, client=client, probe_client=prober)
             with self._lock:
                 old = self._peers.pop(payload.peer_id, None)

@@ -78,6 +78,7 @@ class RouterConfig:
         probe_on_start: probe the configured peers when the app is built.
         queue_depth: pieces buffered per replica during a fan-out.
         workers: threads for concurrent peer calls.
+        peer_token: the bearer token sent to the peers (peers started with ``--token``).
     """
 
     router_id: str = "mictlanx-router-0"
@@ -89,6 +90,7 @@ class RouterConfig:
     probe_on_start: bool = True
     queue_depth: int = 4
     workers: int = 32
+    peer_token: Optional[str] = attrs.field(default=None, repr=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -129,7 +131,7 @@ class RouterApp(App):
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self._pool = ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="router")
-        self.registry = PeerRegistry(config.probe, self._pool)
+        self.registry = PeerRegistry(config.probe, self._pool, token=config.peer_token)
         self.registry.add(config.peers, probe=config.probe_on_start)
         self._tasks: Dict[str, GroupTask] = {}
         self._tasks_lock = threading.Lock()

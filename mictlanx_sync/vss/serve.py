@@ -24,6 +24,9 @@ import urllib.error
 import urllib.request
 from typing import IO, Any, Callable, Iterator, List, Optional, Sequence
 
+from .. import _protocol as P
+from .auth import TOKEN_ENV
+
 __all__ = ["serve", "LocalVSS", "VSSStartError", "free_port", "peers_uri", "port_is_free"]
 
 STOP_TIMEOUT = 10.0
@@ -83,18 +86,20 @@ def peers_uri(peer_ids: Sequence[str], host: str, ports: Sequence[int]) -> str:
     return f"mictlanx://{specs}/?protocol=http&api_version=4&http2=0"
 
 
-def _get_json(url: str, timeout: float = 1.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 - local http only
+def _get_json(url: str, timeout: float = 1.0, token: Optional[str] = None) -> Any:
+    request = urllib.request.Request(url, headers={P.H_AUTHORIZATION: P.bearer(token)} if token else {})
+    with urllib.request.urlopen(request, timeout=timeout) as reply:  # noqa: S310 - local http only
         return json.loads(reply.read())
 
 
 class _Child:
     """One server process with its log file."""
 
-    def __init__(self, name: str, args: List[str], log_path: str) -> None:
+    def __init__(self, name: str, args: List[str], log_path: str, token: Optional[str] = None) -> None:
         self.name = name
         self.args = args
         self.log_path = log_path
+        self.token = token
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self._log: Optional[IO[bytes]] = None
 
@@ -102,6 +107,9 @@ class _Child:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
         env = dict(os.environ)
         env.setdefault("PYTHONUNBUFFERED", "1")
+        env.pop(TOKEN_ENV, None)
+        if self.token:
+            env[TOKEN_ENV] = self.token  # not an argument: arguments show in ps
         self.proc = subprocess.Popen([sys.executable, "-m", "mictlanx_sync.vss", *self.args],
                                      stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env)
@@ -151,8 +159,11 @@ class LocalVSS:
 
     def __init__(self, *, peers: int, rf: int, data_dir: str, port: int, host: str,
                  max_body_size: Optional[int], startup_timeout: float, log_dir: str,
-                 fsync: bool = True, peer_ports: Optional[Sequence[int]] = None) -> None:
+                 fsync: bool = True, peer_ports: Optional[Sequence[int]] = None,
+                 token: Optional[str] = None, admin: bool = True) -> None:
         self.fsync = fsync
+        self.token = token
+        self.admin = admin
         self.host = host
         self.rf = rf
         self.startup_timeout = startup_timeout
@@ -170,19 +181,22 @@ class LocalVSS:
 
     # --- children ---------------------------------------------------------------------------
     def _limit_args(self) -> List[str]:
-        return ["--max-body-size", str(self.max_body_size)] if self.max_body_size else []
+        limits = ["--max-body-size", str(self.max_body_size)] if self.max_body_size else []
+        return limits + ([] if self.admin else ["--no-admin"])
 
     def _peer_child(self, i: int) -> _Child:
         args = ["peer", "--port", str(self.peer_ports[i]), "--host", self.host, "--data-dir",
                 self.data_dirs[i], "--peer-id", self.peer_ids[i], *self._limit_args(),
                 *([] if self.fsync else ["--no-fsync"])]
-        return _Child(self.peer_ids[i], args, os.path.join(self.log_dir, f"{self.peer_ids[i]}.log"))
+        return _Child(self.peer_ids[i], args, os.path.join(self.log_dir, f"{self.peer_ids[i]}.log"),
+                      self.token)
 
     def _router_child(self, port: int, index: int) -> _Child:
         uri = peers_uri(self.peer_ids, self.host, self.peer_ports)
         args = ["router", "--port", str(port), "--host", self.host, "--peers", uri, "--rf", str(self.rf),
                 "--router-id", f"mictlanx-router-{index}", *self._limit_args()]
-        return _Child(f"mictlanx-router-{index}", args, os.path.join(self.log_dir, f"router-{index}.log"))
+        return _Child(f"mictlanx-router-{index}", args, os.path.join(self.log_dir, f"router-{index}.log"),
+                      self.token)
 
     def _wait(self, child: _Child, ready: Callable[[], bool], deadline: float) -> None:
         while True:
@@ -204,7 +218,7 @@ class LocalVSS:
 
     def _wait_router(self, child: _Child, url: str, deadline: float, expected: int) -> None:
         def ready() -> bool:
-            stats = _get_json(url + "/api/v4/peers/stats?start=0&end=0", timeout=2.0)
+            stats = _get_json(url + "/api/v4/peers/stats?start=0&end=0", timeout=2.0, token=self.token)
             return isinstance(stats, dict) and len(stats) >= expected
 
         self._wait(child, ready, deadline)
@@ -303,7 +317,8 @@ def _check_peer_ports(peers: int, peer_ports: Sequence[int], router_port: int) -
 def serve(peers: int = 2, rf: int = 1, data_dir: Optional[str] = None, port: int = 0,
           host: str = "127.0.0.1", *, max_body_size: Optional[int] = None,
           startup_timeout: float = 30.0, fsync: bool = True,
-          peer_ports: Optional[Sequence[int]] = None) -> Iterator[LocalVSS]:
+          peer_ports: Optional[Sequence[int]] = None, token: Optional[str] = None,
+          admin: bool = True) -> Iterator[LocalVSS]:
     """Run a local VSS (``peers`` peer processes and one router process) for the ``with`` body.
 
     Args:
@@ -318,6 +333,9 @@ def serve(peers: int = 2, rf: int = 1, data_dir: Optional[str] = None, port: int
         fsync: peers fsync each object before it becomes visible (off: faster, not crash-safe).
         peer_ports: the peers' ports, one per peer (``make vss`` uses 24000,24001 as the seed's
             samples expect); free ports when None.
+        token: every process requires ``Authorization: Bearer <token>`` (but on ``/health``) and
+            the router sends it to the peers; passed in the environment, never as an argument.
+        admin: serve the admin endpoints (False: ``--no-admin``, they answer 403).
 
     Yields:
         The running :class:`LocalVSS`.
@@ -334,7 +352,8 @@ def serve(peers: int = 2, rf: int = 1, data_dir: Optional[str] = None, port: int
     os.makedirs(root, exist_ok=True)
     log_dir = tempfile.mkdtemp(prefix="mictlanx-vss-logs-")
     vss = LocalVSS(peers=peers, rf=rf, data_dir=root, port=port, host=host, max_body_size=max_body_size,
-                   startup_timeout=startup_timeout, log_dir=log_dir, fsync=fsync, peer_ports=peer_ports)
+                   startup_timeout=startup_timeout, log_dir=log_dir, fsync=fsync, peer_ports=peer_ports,
+                   token=token, admin=admin)
     try:
         vss.start()
         yield vss

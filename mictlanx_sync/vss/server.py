@@ -354,6 +354,12 @@ class _Gateway(wsgi.Gateway_10):
             sock = getattr(self.req.conn, "socket", None)
             if watchdog is not None and isinstance(sock, socket.socket):
                 watchdog.disarm(sock)
+            body = self.req.rfile
+            if (isinstance(body, _SocketInput) and body.remaining > 0) or (
+                    isinstance(body, _SocketChunkedInput) and not body.closed):
+                # The app answered without reading the whole body (e.g. 401): what is left of
+                # it must not be parsed as the next request.
+                self.req.close_connection = True
 
     def _respond(self) -> None:
         response = self.req.server.wsgi_app(self.env, self.start_response)
