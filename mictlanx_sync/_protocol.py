@@ -84,6 +84,9 @@ TAG_ENCRYPTION = "encryption"
 TAG_ENCRYPTION_VERSION = "encryption_version"
 RESERVED_TAGS = frozenset({TAG_INDEX, TAG_NUM_CHUNKS, TAG_CHUNK_SIZE, TAG_GROUP_ID, TAG_FULL_CHECKSUM,
                            TAG_ENCRYPTION, TAG_ENCRYPTION_VERSION})
+# Internal to the local VSS: the router writes a ball's replication factor here at step 1 (so
+# ``vss/repair.py`` knows it) and removes the tag from every reply; a client's value is replaced.
+TAG_RF = "vss_rf"
 MAX_ID_LENGTH = 512
 
 

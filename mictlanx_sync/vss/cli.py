@@ -1,4 +1,4 @@
-"""The ``vss`` command line: ``up`` (router + N peers), ``peer`` and ``router``.
+"""The ``vss`` command line: ``up`` (router + N peers), ``peer``, ``router`` and ``repair``.
 
 ``register(subparsers)`` adds the ``vss`` command to a parent parser (the top-level
 ``mictlanx-sync`` CLI); ``python -m mictlanx_sync.vss`` uses :func:`build_parser` directly.
@@ -28,6 +28,16 @@ WATCH_INTERVAL = 0.5  # how often ``vss up`` checks that every process still run
 _THREADS = 128  # ServerConfig's default (not imported here: the server needs the extra)
 
 __all__ = ["register", "add_subcommands", "build_parser", "main"]
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number of seconds >= 0, got {text!r}")
+    return value
 
 
 def _size(text: str) -> int:
@@ -69,12 +79,14 @@ def _peer_payloads(uri: str) -> List[PeerPayload]:
 
 
 def _run_router(args: argparse.Namespace) -> int:
+    from .repair import RepairConfig
     from .router_app import RouterConfig, create_router_app
     from .server import ServerConfig, run_until_signalled
 
     peers = tuple(_peer_payloads(args.peers)) if args.peers else ()
     config = RouterConfig(router_id=args.router_id, peers=peers, default_rf=args.rf,
-                          max_body_size=args.max_body_size, peer_token=args.token or None)
+                          max_body_size=args.max_body_size, peer_token=args.token or None,
+                          repair=RepairConfig(interval=args.repair_interval))
     app = protect(create_router_app(config), _auth(args), ROUTER_ADMIN)
     return run_until_signalled(app, ServerConfig(host=args.host, port=args.port, numthreads=args.threads),
                                on_ready=lambda url: _announce(f"router {args.router_id} listening on {url}"))
@@ -113,13 +125,40 @@ def _run_up(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_repair(args: argparse.Namespace) -> int:
+    """Ask a running router for one repair pass and print what it fixed."""
+    from .. import _protocol as P
+    from .._http import HTTPClient
+    from ..config import RetryConfig, Timeouts
+
+    http = HTTPClient(args.router, timeouts=Timeouts(connect=5.0, read=args.timeout),
+                      retry=RetryConfig(total=0), token=args.token or None)
+    try:
+        with http.send("POST", P.ADMIN_REPAIR) as reply:
+            report = reply.json()
+    finally:
+        http.close()
+    for action in report.get("actions", []):
+        where = f"{action['bucket_id']}@{action['key']} ({action['size']} bytes): " \
+                f"{action['source']} -> {action['target']}"
+        if action.get("ok"):
+            print(f"repaired {where}")
+        else:
+            print(f"FAILED   {where}: {action.get('error', '')}")
+    print(f"repair: {report['repaired']} repaired, {report['failed']} failed, "
+          f"{report['unrepairable']} unrepairable (no live peer without a copy), {report['skipped']} skipped, "
+          f"{report['under_replicated']} under-replicated of {report['balls']} balls on "
+          f"{len(report['peers'])} live peers in {report['seconds']:.3f} s")
+    return 1 if report["failed"] or report["unrepairable"] else 0
+
+
 def _announce(line: str) -> None:
     print(line, flush=True)
 
 
 def add_subcommands(parser: argparse.ArgumentParser) -> None:
     """Add the ``up``, ``peer`` and ``router`` subcommands to ``parser``."""
-    sub = parser.add_subparsers(dest="vss_command", metavar="{up,peer,router}")
+    sub = parser.add_subparsers(dest="vss_command", metavar="{up,peer,router,repair}")
     sub.required = True
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
@@ -156,9 +195,20 @@ def add_subcommands(parser: argparse.ArgumentParser) -> None:
     router.add_argument("--peers", default="", help="peers as mictlanx://peer-0@host:port,...")
     router.add_argument("--router-id", default="mictlanx-router-0")
     router.add_argument("--rf", type=_positive_int, default=1)
+    router.add_argument("--repair-interval", type=_seconds, default=60.0,
+                        help="seconds between repair passes (0: only on demand and when a peer returns)")
     router.add_argument("--threads", type=_positive_int, default=_THREADS,
                         help=f"worker threads (default {_THREADS})")
     router.set_defaults(func=_run_router)
+
+    repair = sub.add_parser("repair", help="run one repair pass on a running router and print what it fixed")
+    repair.add_argument("--router", default="http://127.0.0.1:60666",
+                        help="the router's base URL (default http://127.0.0.1:60666)")
+    repair.add_argument("--token", default=os.environ.get(TOKEN_ENV) or None,
+                        help=f"the router's bearer token (default ${TOKEN_ENV})")
+    repair.add_argument("--timeout", type=_seconds, default=600.0,
+                        help="seconds to wait for the pass (default 600)")
+    repair.set_defaults(func=_run_repair)
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

@@ -94,6 +94,8 @@ class PeerRegistry:
         self.config = config
         self._pool = pool
         self._token = token
+        # Called (outside the lock) with a peer's id when a probe finds it live again.
+        self.on_return: Optional[Callable[[str], None]] = None
         self._lock = threading.Lock()
         self._peers: Dict[str, PeerState] = {}
         self._holders: Dict[Tuple[str, str], Set[str]] = {}
@@ -149,8 +151,12 @@ class PeerRegistry:
                 _LOG.warning("peer %s is unavailable: %s", state.peer_id, exc)
             return
         with self._lock:
+            returned = not state.alive and self._peers.get(state.peer_id) is state
             state.alive, state.probed_at = True, time.monotonic()
             state.total_disk, state.used_disk, state.disk_uf = ufs.total_disk, ufs.used_disk, ufs.disk_uf
+        callback = self.on_return
+        if returned and callback is not None:
+            callback(state.peer_id)
 
     def _probe_all(self, states: Sequence[PeerState]) -> None:
         if len(states) == 1:

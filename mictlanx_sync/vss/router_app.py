@@ -50,6 +50,7 @@ from ._wsgi import App, HTTPError, Request, Response, empty_response, json_respo
 from .fanout import Aborted, ReplicaStream, fan_out
 from .multipart import MultipartError, boundary_from_content_type, iter_field
 from .registry import PeerRegistry, PeerState, ProbeConfig
+from .repair import RepairConfig, Repairer
 from .storage import GIB
 
 __all__ = ["RouterConfig", "RouterApp", "create_router_app"]
@@ -79,6 +80,7 @@ class RouterConfig:
         queue_depth: pieces buffered per replica during a fan-out.
         workers: threads for concurrent peer calls.
         peer_token: the bearer token sent to the peers (peers started with ``--token``).
+        repair: when under-replicated balls are repaired (see :mod:`.repair`).
     """
 
     router_id: str = "mictlanx-router-0"
@@ -91,6 +93,7 @@ class RouterConfig:
     queue_depth: int = 4
     workers: int = 32
     peer_token: Optional[str] = attrs.field(default=None, repr=False)
+    repair: RepairConfig = RepairConfig()
 
 
 @attrs.frozen(kw_only=True)
@@ -115,6 +118,13 @@ def _check_id(value: str, what: str) -> None:
         raise HTTPError(400, {"msg": problem, "code": 400})
 
 
+def _public(meta: Metadata) -> Metadata:
+    """``meta`` as clients see it: without the router's internal rf tag."""
+    if P.TAG_RF not in meta.tags:
+        return meta
+    return attrs.evolve(meta, tags={k: v for k, v in meta.tags.items() if k != P.TAG_RF})
+
+
 def _updated_at(meta: Metadata) -> int:
     try:
         return int(meta.tags.get(P.TAG_UPDATED_AT, "-1"))
@@ -135,6 +145,9 @@ class RouterApp(App):
         self.registry.add(config.peers, probe=config.probe_on_start)
         self._tasks: Dict[str, GroupTask] = {}
         self._tasks_lock = threading.Lock()
+        self._uploading: Dict[Tuple[str, str], int] = {}  # keys in step 2 here -> how many
+        self.repairer = Repairer(self.registry, config.repair, busy=self._busy)
+        self.registry.on_return = self.repairer.peer_returned
         routes = [
             route("GET", P.HEALTH, self.health),
             route("POST", P.XPEERS, self.add_peers),
@@ -156,13 +169,29 @@ class RouterApp(App):
             route("GET", P.CHUNKS, self.chunks),
             route("DELETE", P.DATA, self.delete),
             route("DELETE", P.DELETE_BY_BALL_ID, self.delete_by_ball_id),
+            route("POST", P.ADMIN_REPAIR, self.repair),
         ]
         super().__init__(routes, max_body_size=config.max_body_size + (64 << 10), strip_prefix=True,
                          translate=_translate, logger=_LOG, on_close=self._close)
+        self.repairer.start()
 
     def _close(self) -> None:
+        self.repairer.close()
         self.registry.close()
         self._pool.shutdown(wait=False)
+
+    # --- repair -----------------------------------------------------------------------------
+    def _busy(self, bucket_id: str, key: str) -> bool:
+        """Whether ``key`` has a step 1 pending or a step 2 running through this router."""
+        with self._tasks_lock:
+            if self._uploading.get((bucket_id, key)):
+                return True
+            return any(t.metadata.bucket_id == bucket_id and t.metadata.key == key
+                       for t in self._tasks.values())
+
+    def repair(self, request: Request) -> Response:
+        """``POST /api/v4/admin/repair``: run one repair pass now; its report as JSON."""
+        return json_response(self.repairer.run_once().to_json())
 
     # --- peers ------------------------------------------------------------------------------
     def health(self, request: Request) -> Response:
@@ -270,6 +299,7 @@ class RouterApp(App):
         if dto.bucket_id != bucket_id:
             raise HTTPError(400, f"Bucket ID mismatch: {bucket_id} != {dto.bucket_id}")
         metadata = dto.to_metadata()
+        metadata = attrs.evolve(metadata, tags={**metadata.tags, P.TAG_RF: str(rf)})  # for repair
         group_id = nanoid()
         chosen: List[str] = []
         errors: List[str] = []
@@ -355,6 +385,18 @@ class RouterApp(App):
     # --- step 2 -----------------------------------------------------------------------------
     def _upload(self, task: GroupTask, pieces: Iterator[bytes]) -> List[str]:
         """Fan ``pieces`` out to the task's replicas; return the ids of those that stored it."""
+        slot = (task.metadata.bucket_id, task.metadata.key)
+        with self._tasks_lock:
+            self._uploading[slot] = self._uploading.get(slot, 0) + 1
+        try:
+            return self._fan_out(task, pieces)
+        finally:
+            with self._tasks_lock:
+                left = self._uploading.pop(slot, 1) - 1
+                if left > 0:
+                    self._uploading[slot] = left
+
+    def _fan_out(self, task: GroupTask, pieces: Iterator[bytes]) -> List[str]:
         meta = task.metadata
         streams: List[ReplicaStream[PeerPutChunkedResponse]] = []
         for peer_id in task.replicas:
@@ -440,7 +482,8 @@ class RouterApp(App):
         bucket_id, key = request.params["bucket_id"], request.params["key"]
         _check_id(bucket_id, "bucket_id")
         _check_id(key, "key")
-        return json_response(self._find_metadata(bucket_id, key)[1].to_json())
+        found = self._find_metadata(bucket_id, key)[1]
+        return json_response(attrs.evolve(found, metadata=_public(found.metadata)).to_json())
 
     def _open_stream(self, bucket_id: str, key: str, pinned: Optional[str] = None,
                      skip: Optional[Set[str]] = None) -> Tuple[PeerState, Any, int, str]:
@@ -571,7 +614,7 @@ class RouterApp(App):
                 self._failed(peer, exc)
                 return ()
 
-        members = [m for balls in self.registry.map(one, self.registry.live()) for m in balls]
+        members = [_public(m) for balls in self.registry.map(one, self.registry.live()) for m in balls]
         if not members:
             raise HTTPError(404, f"{P.combined_key(bucket_id, ball_id)} not found")
         members.sort(key=_updated_at)
@@ -607,7 +650,7 @@ class RouterApp(App):
                     continue
                 current = latest.get(meta.key)
                 if current is None or _updated_at(meta) > _updated_at(current):
-                    latest[meta.key] = meta
+                    latest[meta.key] = _public(meta)
         reply = GetRouterBucketMetadataResponse(bucket_id=bucket_id, peer_ids=tuple(answered),
                                                 balls=tuple(latest.values()), extra={})
         return json_response(reply.to_json())
@@ -698,13 +741,16 @@ class RouterApp(App):
 
         def one(peer: PeerState) -> bool:
             try:
-                peer.client.get_metadata(bucket_id, key)
+                stored = peer.client.get_metadata(bucket_id, key).metadata
             except MictlanXError as exc:
                 if not isinstance(exc, NotFoundError):
                     self._failed(peer, exc)
                 return False
+            tags = {k: v for k, v in metadata.tags.items() if k != P.TAG_RF}
+            if P.TAG_RF in stored.tags:  # the rf recorded at step 1 is the router's, kept
+                tags[P.TAG_RF] = stored.tags[P.TAG_RF]
             try:
-                peer.client.put_metadata_model(metadata, update=True)
+                peer.client.put_metadata_model(attrs.evolve(metadata, tags=tags), update=True)
                 return True
             except MictlanXError as exc:
                 self._failed(peer, exc)

@@ -160,8 +160,10 @@ class LocalVSS:
     def __init__(self, *, peers: int, rf: int, data_dir: str, port: int, host: str,
                  max_body_size: Optional[int], startup_timeout: float, log_dir: str,
                  fsync: bool = True, peer_ports: Optional[Sequence[int]] = None,
-                 token: Optional[str] = None, admin: bool = True) -> None:
+                 token: Optional[str] = None, admin: bool = True,
+                 repair_interval: Optional[float] = None) -> None:
         self.fsync = fsync
+        self.repair_interval = repair_interval
         self.token = token
         self.admin = admin
         self.host = host
@@ -195,6 +197,8 @@ class LocalVSS:
         uri = peers_uri(self.peer_ids, self.host, self.peer_ports)
         args = ["router", "--port", str(port), "--host", self.host, "--peers", uri, "--rf", str(self.rf),
                 "--router-id", f"mictlanx-router-{index}", *self._limit_args()]
+        if self.repair_interval is not None:
+            args += ["--repair-interval", str(self.repair_interval)]
         return _Child(f"mictlanx-router-{index}", args, os.path.join(self.log_dir, f"router-{index}.log"),
                       self.token)
 
@@ -318,7 +322,7 @@ def serve(peers: int = 2, rf: int = 1, data_dir: Optional[str] = None, port: int
           host: str = "127.0.0.1", *, max_body_size: Optional[int] = None,
           startup_timeout: float = 30.0, fsync: bool = True,
           peer_ports: Optional[Sequence[int]] = None, token: Optional[str] = None,
-          admin: bool = True) -> Iterator[LocalVSS]:
+          admin: bool = True, repair_interval: Optional[float] = None) -> Iterator[LocalVSS]:
     """Run a local VSS (``peers`` peer processes and one router process) for the ``with`` body.
 
     Args:
@@ -336,6 +340,8 @@ def serve(peers: int = 2, rf: int = 1, data_dir: Optional[str] = None, port: int
         token: every process requires ``Authorization: Bearer <token>`` (but on ``/health``) and
             the router sends it to the peers; passed in the environment, never as an argument.
         admin: serve the admin endpoints (False: ``--no-admin``, they answer 403).
+        repair_interval: seconds between the router's periodic repair passes (0: none; None: the
+            router's default); passes also run when a peer returns and on demand.
 
     Yields:
         The running :class:`LocalVSS`.
@@ -353,7 +359,7 @@ def serve(peers: int = 2, rf: int = 1, data_dir: Optional[str] = None, port: int
     log_dir = tempfile.mkdtemp(prefix="mictlanx-vss-logs-")
     vss = LocalVSS(peers=peers, rf=rf, data_dir=root, port=port, host=host, max_body_size=max_body_size,
                    startup_timeout=startup_timeout, log_dir=log_dir, fsync=fsync, peer_ports=peer_ports,
-                   token=token, admin=admin)
+                   token=token, admin=admin, repair_interval=repair_interval)
     try:
         vss.start()
         yield vss
