@@ -29,7 +29,7 @@ from mictlanx_sync.vss.cli import main as vss_main
 pytestmark = pytest.mark.timeout(120)
 
 BUCKET = "repair"
-DEADLINE = 60.0  # seconds: the bound for "within a bounded time" (the figure itself is printed)
+DEADLINE = 30.0  # seconds: the bound for "within a bounded time" (the figure itself is printed)
 
 
 def _verified_keys(url: str) -> Set[Tuple[str, str]]:
