@@ -218,8 +218,10 @@ class Repairer:
             report = self._pass()
         self.last_report = report
         if report.actions or report.unrepairable:
-            _LOG.warning("repair: %d repaired, %d failed, %d unrepairable of %d under-replicated",
-                         report.repaired, report.failed, report.unrepairable, report.under_replicated)
+            # Unrepairable balls (no live peer to copy to) are reported each pass: not a warning.
+            _LOG.log(logging.WARNING if report.failed else logging.INFO,
+                     "repair: %d repaired, %d failed, %d unrepairable of %d under-replicated",
+                     report.repaired, report.failed, report.unrepairable, report.under_replicated)
         return report
 
     def _list(self, peer: PeerState) -> Optional[List[Metadata]]:

@@ -145,8 +145,12 @@ def test_clients_never_see_the_internal_rf_tag(quiet_vss: LocalVSS, h: Any) -> N
         assert P.TAG_RF not in meta.tags
         listed: List[Any] = list(router.get_bucket_metadata(BUCKET).balls)
         assert listed and all(P.TAG_RF not in m.tags for m in listed)
-    peer = Peer(vss.peer_urls[0])
-    try:  # the peer keeps it (that is where repair reads it)
-        assert peer.get_metadata(BUCKET, P.chunk_key(key, 0)).metadata.tags[P.TAG_RF] == "2"
-    finally:
-        peer.close()
+        client.update_tags(BUCKET, key, {"color": "red"})  # rewrites the metadata on the peers
+        meta = router.get_metadata(BUCKET, P.chunk_key(key, 0)).metadata
+        assert meta.tags["color"] == "red" and P.TAG_RF not in meta.tags
+    for url in vss.peer_urls:
+        peer = Peer(url)
+        try:  # the peers keep it (that is where repair reads it), also after the tag update
+            assert peer.get_metadata(BUCKET, P.chunk_key(key, 0)).metadata.tags[P.TAG_RF] == "2"
+        finally:
+            peer.close()
