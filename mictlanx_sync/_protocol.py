@@ -55,6 +55,7 @@ H_N_DELETES = "n-deletes"
 # Opt-in access control of the local VSS (``Authorization: Bearer <token>``); a real MictlanX
 # router ignores the header.
 H_AUTHORIZATION = "Authorization"
+H_WWW_AUTHENTICATE = "WWW-Authenticate"  # on a 401
 BEARER = "Bearer"
 
 

@@ -111,7 +111,7 @@ class TokenGuard:
         if not self._authorized(environ):
             return self._refuse(environ, start_response, HTTPError(
                 401, "missing or wrong bearer token (send 'Authorization: Bearer <token>')",
-                (("WWW-Authenticate", f'{P.BEARER} realm="mictlanx-vss"'),)))
+                ((P.H_WWW_AUTHENTICATE, f'{P.BEARER} realm="mictlanx-vss"'),)))
         if not self.config.admin and any(method == m and pattern.match(path)
                                          for m, pattern in self._admin):
             return self._refuse(environ, start_response,

@@ -91,13 +91,14 @@ def test_64_slow_connections_leave_health_and_puts_working(vss_factory: Callable
             for url in (vss.router_url, vss.peer_urls[0]):
                 reply = requests.get(url + "/health", timeout=(2, 2))
                 assert reply.status_code == 200, reply.text
+        # The slow sockets were still open (sending headers, each holding a worker) meanwhile;
+        # they are cut 10 s after their first byte (the header deadline).
+        assert trickler.still_open() == 2 * SLOW
         data = os.urandom(300_000)
         with Client(vss.uri, chunk_size="100kb") as client:
             key = h.unique("slow")
             client.put("b1", key, data)
             assert bytes(client.get("b1", key).data) == data
-        # The slow sockets were still open (sending headers) the whole time.
-        assert trickler.still_open() == 2 * SLOW
     finally:
         trickler.close()
 
