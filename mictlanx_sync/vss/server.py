@@ -84,6 +84,7 @@ class _Watchdog:
         self._deadlines: Dict[socket.socket, float] = {}
         self._cond = threading.Condition()
         self._stopped = False
+        self._wake_at = float("inf")  # when the thread wakes next (it is told of earlier deadlines)
         self._thread: Optional[threading.Thread] = None
 
     def start(self) -> None:
@@ -101,10 +102,10 @@ class _Watchdog:
 
     def arm(self, sock: socket.socket, deadline: float) -> None:
         """Cut ``sock`` at ``deadline`` (``time.monotonic()``) unless disarmed before."""
-        with self._cond:
-            earliest = min(self._deadlines.values(), default=float("inf"))
+        with self._cond:  # O(1): called on every piece of a request body
             self._deadlines[sock] = deadline
-            if deadline < earliest:
+            if deadline < self._wake_at:
+                self._wake_at = deadline
                 self._cond.notify()
 
     def disarm(self, sock: socket.socket) -> None:
@@ -122,8 +123,9 @@ class _Watchdog:
                 for sock in expired:
                     del self._deadlines[sock]
                 if not expired:
-                    earliest = min(self._deadlines.values(), default=None)
-                    self._cond.wait(None if earliest is None else max(0.0, earliest - now) + 0.01)
+                    self._wake_at = min(self._deadlines.values(), default=float("inf"))
+                    wait = None if self._wake_at == float("inf") else max(0.0, self._wake_at - now) + 0.01
+                    self._cond.wait(wait)
             for sock in expired:
                 _LOG.info("closing a connection that sent too slowly")
                 try:
