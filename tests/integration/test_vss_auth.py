@@ -168,3 +168,15 @@ def test_admin_endpoints_can_be_disabled() -> None:
         with Client(vss.uri, token=TOKEN) as client:
             client.put(BUCKET, "k", b"still works")
             assert bytes(client.get(BUCKET, "k").data) == b"still works"
+
+
+def test_the_token_survives_the_session_rebuilt_in_a_forked_child() -> None:
+    from mictlanx_sync._http import HTTPClient
+
+    http = HTTPClient("http://127.0.0.1:9", token="abc")
+    try:
+        assert http._session.headers[P.H_AUTHORIZATION] == "Bearer abc"
+        http._after_fork()  # what os.register_at_fork runs in a child
+        assert http._session.headers[P.H_AUTHORIZATION] == "Bearer abc"
+    finally:
+        http.close()
