@@ -21,6 +21,8 @@ from mictlanx_sync import _protocol as P
 from mictlanx_sync.client import Client
 from mictlanx_sync.vss import LocalVSS, serve
 
+pytestmark = pytest.mark.local_vss  # starts its own token-protected VSS processes
+
 TOKEN = "t0k3n-" + uuid.uuid4().hex
 BUCKET = "auth-bucket"
 KEY = "guarded"
