@@ -67,6 +67,11 @@ def bearer(token: str) -> str:
     """
     return f"{BEARER} {token}"
 
+# --- query parameters -----------------------------------------------------------------------------
+# ``DELETE DATA?checksum=<sha256>``: our VSS deletes only when the stored checksum matches (409 and
+# nothing deleted otherwise). A real MictlanX router ignores the parameter (a plain delete there).
+Q_IF_CHECKSUM = "checksum"
+
 # --- codes, fields and tags ---------------------------------------------------------------------
 CODE_MAX_AVAILABILITY = 666
 MULTIPART_FIELD = "data"
@@ -109,6 +114,14 @@ def compile_template(template: str) -> Pattern[str]:
 def chunk_key(key: str, index: int) -> str:
     """The storage key of chunk ``index`` of the logical object ``key`` (``"{key}_{index}"``)."""
     return f"{key}_{index}"
+
+
+_HEX_CHECKSUM = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def is_hex_checksum(value: str) -> bool:
+    """Whether ``value`` looks like a hex SHA-256 (64 hex digits, any case)."""
+    return bool(_HEX_CHECKSUM.match(value))
 
 
 def combined_key(bucket_id: str, key: str) -> str:

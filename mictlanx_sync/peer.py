@@ -139,10 +139,18 @@ class Peer(_Service):
         """The stored size of one key."""
         return self._json("GET", P.SIZE, GetSizeByKey, {"bucket_id": bucket_id, "key": key})
 
-    def delete(self, bucket_id: str, key: str, *, force: bool = True) -> DeletedByKeyResponse:
-        """Delete one key; the count comes from the ``n-deletes`` header (0 for a missing key)."""
+    def delete(self, bucket_id: str, key: str, *, force: bool = True,
+               checksum: Optional[str] = None) -> DeletedByKeyResponse:
+        """Delete one key; the count comes from the ``n-deletes`` header (0 for a missing key).
+
+        Args:
+            checksum: delete only a ball with this checksum (``?checksum=``); our VSS answers 409
+                (:class:`AlreadyExistsError`) and keeps a ball with another one. A real MictlanX
+                peer ignores the parameter: check the stored checksum first where it matters.
+        """
+        params = {P.Q_IF_CHECKSUM: checksum} if checksum is not None else None
         with self._send("DELETE", P.DATA, {"bucket_id": bucket_id, "key": key},
-                        headers={P.H_FORCE: "1" if force else "0"}) as reply:
+                        headers={P.H_FORCE: "1" if force else "0"}, params=params) as reply:
             count = n_deletes_header(reply)
             if count is not None:
                 return DeletedByKeyResponse(n_deletes=count, key=key)

@@ -134,14 +134,22 @@ class Router(_Service):
                                      bucket_id=bucket_id, key=key)
         return [_parse(GetSizeByKey, item, "get_size") for item in body]
 
-    def delete(self, bucket_id: str, key: str, *, force: bool = True) -> DeletedByKeyResponse:
+    def delete(self, bucket_id: str, key: str, *, force: bool = True,
+               checksum: Optional[str] = None) -> DeletedByKeyResponse:
         """Delete a key on every replica.
+
+        Args:
+            checksum: delete only replicas holding this checksum (``?checksum=``, a conditional
+                delete our VSS enforces). A real MictlanX router ignores the parameter and deletes
+                whatever is stored: check the stored checksum first where that matters.
 
         Raises:
             NotFoundError: no replica holds the key.
+            AlreadyExistsError: (our VSS, with ``checksum``) replicas hold another checksum.
         """
+        params = {P.Q_IF_CHECKSUM: checksum} if checksum is not None else None
         return self._json("DELETE", P.DATA, DeletedByKeyResponse, {"bucket_id": bucket_id, "key": key},
-                          headers={P.H_FORCE: "1" if force else "0"})
+                          headers={P.H_FORCE: "1" if force else "0"}, params=params)
 
     def update_metadata(self, bucket_id: str, key: str, metadata: Metadata) -> None:
         """Overwrite the metadata of a key on its replicas (``/u/buckets``)."""

@@ -33,6 +33,7 @@ from ..models import (
 )
 from . import _wsgi
 from ._wsgi import App, HTTPError, Request, Response, json_response, route
+from .diskio import FileSystem
 from .multipart import MultipartError, boundary_from_content_type, iter_field
 from .storage import Storage, StorageConfig, StorageError
 
@@ -96,11 +97,15 @@ class PeerApp(App):
     """A storage peer: :class:`Storage` behind the peer HTTP API.
 
     Thread safety: safe to serve from many threads (the storage locks internally).
+
+    Args:
+        config: the peer's configuration.
+        fs: the storage's file-system operations (see :class:`Storage`; tests inject failures).
     """
 
-    def __init__(self, config: PeerConfig) -> None:
+    def __init__(self, config: PeerConfig, fs: Optional[FileSystem] = None) -> None:
         self.config = config
-        self.storage = Storage(config)
+        self.storage = Storage(config, fs)
         # Reference route order (PROTOCOL §5.0): size before metadata-of-key, listing before data.
         routes = [
             route("GET", P.HEALTH, self.health),
@@ -153,8 +158,8 @@ class PeerApp(App):
     def put_data(self, request: Request) -> Response:
         """PUT step 2, multipart (field ``data``): 201 ``{service_time, throughput}``."""
         request.check_length()
-        task = self.storage.take_task(request.params["task_id"])
         boundary = boundary_from_content_type(request.header("Content-Type"))
+        task = self.storage.take_task(request.params["task_id"])
         result = self.storage.commit(task, iter_field(request.iter_body(), boundary, P.MULTIPART_FIELD))
         return json_response({"service_time": int(round(result.seconds * 1000)),
                               "throughput": result.size / result.seconds}, 201)
@@ -203,9 +208,12 @@ class PeerApp(App):
         return json_response(reply.to_json())
 
     def delete(self, request: Request) -> Response:
-        """Delete by key: ``n-deletes`` header plus ``{n_deletes, key}``."""
+        """Delete by key: ``n-deletes`` header plus ``{n_deletes, key}``. With ``?checksum=``
+        (:data:`~mictlanx_sync._protocol.Q_IF_CHECKSUM`) only a ball with that checksum is
+        deleted; another one answers 409 and stays."""
         key = request.params["key"]
-        count = self.storage.delete(request.params["bucket_id"], key)
+        checksum = request.query.get(P.Q_IF_CHECKSUM)
+        count = self.storage.delete(request.params["bucket_id"], key, checksum=checksum or None)
         return json_response(DeletedByKeyResponse(n_deletes=count, key=key).to_json(),
                              headers=((P.H_N_DELETES, str(count)),))
 
@@ -270,6 +278,6 @@ class PeerApp(App):
         return json_response([[b.bucket_id, b.key, b.size] for b in self.storage.all_balls(start, end)])
 
 
-def create_peer_app(config: PeerConfig) -> PeerApp:
+def create_peer_app(config: PeerConfig, fs: Optional[FileSystem] = None) -> PeerApp:
     """Build the WSGI app of a storage peer (call ``.close()`` when done)."""
-    return PeerApp(config)
+    return PeerApp(config, fs)

@@ -47,6 +47,7 @@ from ..models import (
 from ..units import format_size
 from . import _wsgi
 from ._wsgi import App, HTTPError, Request, Response, empty_response, json_response, route
+from .claims import ClaimConflict, KeyClaims, content_identity
 from .fanout import Aborted, ReplicaStream, fan_out
 from .multipart import MultipartError, boundary_from_content_type, iter_field
 from .registry import PeerRegistry, PeerState, ProbeConfig
@@ -148,6 +149,7 @@ class RouterApp(App):
         self._uploading: Dict[Tuple[str, str], int] = {}  # keys in step 2 here -> how many
         self.repairer = Repairer(self.registry, config.repair, busy=self._busy)
         self.registry.on_return = self.repairer.peer_returned
+        self._claims = KeyClaims()  # one writer per key: group tasks from step 1 to end of step 2
         routes = [
             route("GET", P.HEALTH, self.health),
             route("POST", P.XPEERS, self.add_peers),
@@ -301,9 +303,40 @@ class RouterApp(App):
         metadata = dto.to_metadata()
         metadata = attrs.evolve(metadata, tags={**metadata.tags, P.TAG_RF: str(rf)})  # for repair
         group_id = nanoid()
+        slot = (bucket_id, dto.key)
+        try:
+            self._claims.claim(slot, content_identity(metadata), group_id)
+        except ClaimConflict:
+            raise self._in_progress(bucket_id, dto.key) from None
+        try:
+            chosen = self._open_tasks(metadata, group_id, candidates, holders, rf, update)
+        except BaseException:
+            self._claims.release(slot, group_id)
+            raise
+        with self._tasks_lock:
+            self._expire_tasks_locked()
+            self._tasks[group_id] = GroupTask(group_id=group_id, metadata=metadata, replicas=tuple(chosen),
+                                              expires=time.monotonic() + self.config.task_ttl)
+        reply = PutMetadataResponse(key=dto.key, service_time=time.perf_counter() - started,
+                                    tasks_ids=(group_id,), bucket_id=bucket_id, replicas=tuple(chosen),
+                                    extra={})
+        return json_response(reply.to_json())
+
+    @staticmethod
+    def _in_progress(bucket_id: str, key: str) -> HTTPError:
+        return HTTPError(409, {"msg": f"{P.combined_key(bucket_id, key)}: an upload of different content "
+                                      f"is in progress; try again later", "code": 409,
+                               "bucket_id": bucket_id, "key": key, "pending": True})
+
+    def _open_tasks(self, metadata: Metadata, group_id: str, candidates: List[PeerState],
+                    holders: Set[str], rf: int, update: bool) -> List[str]:
+        """Open a task (``Task-Id`` = group id) on enough candidates for ``rf`` replicas; return
+        the peers that accepted. A peer's 409 for an upload in progress makes the whole step 409."""
+        bucket_id, key = metadata.bucket_id, metadata.key
         chosen: List[str] = []
         errors: List[str] = []
         found_holder = False
+        in_progress = False
 
         def open_task(peer: PeerState) -> Optional[BaseException]:
             try:
@@ -313,15 +346,17 @@ class RouterApp(App):
                 return exc
 
         # rf is the target number of committed replicas: keys already held count towards it.
-        while candidates and len(chosen) + len(self.registry.holders(bucket_id, dto.key)) < rf:
-            need = rf - len(chosen) - len(self.registry.holders(bucket_id, dto.key))
+        while candidates and len(chosen) + len(self.registry.holders(bucket_id, key)) < rf:
+            need = rf - len(chosen) - len(self.registry.holders(bucket_id, key))
             batch, candidates = candidates[:need], candidates[need:]
             for peer, error in zip(batch, self.registry.map(open_task, batch)):
                 if error is None:
                     chosen.append(peer.peer_id)
                     self.registry.note_placement(peer.peer_id)
+                elif isinstance(error, AlreadyExistsError) and _pending(error):
+                    in_progress = True  # another writer's upload of different content
                 elif isinstance(error, AlreadyExistsError):
-                    self.registry.add_holder(bucket_id, dto.key, peer.peer_id)
+                    self.registry.add_holder(bucket_id, key, peer.peer_id)
                     found_holder = True
                 elif isinstance(error, BadRequestError):
                     # The peer refused the metadata itself: the client's request is at fault.
@@ -329,21 +364,18 @@ class RouterApp(App):
                 else:
                     self._failed(peer, error)
                     errors.append(f"{peer.peer_id}: {error}")
+        if in_progress:
+            # Tasks opened on other peers stay until they expire (or a delete drops them): they
+            # announce content that may still be committed by a later step 1 of the same content.
+            raise self._in_progress(bucket_id, key)
         if found_holder and not holders:
-            self._check_same_content(bucket_id, dto.key, dto.checksum, dto.tags, update)
+            self._check_same_content(bucket_id, key, metadata.checksum, metadata.tags, update)
         if not chosen:
             if errors:
                 raise HTTPError(502, {"msg": f"Put remote metadata failed: {'; '.join(errors)}",
                                       "code": 502})
-            raise self._no_capacity(bucket_id, dto.key)
-        with self._tasks_lock:
-            self._expire_tasks_locked()
-            self._tasks[group_id] = GroupTask(group_id=group_id, metadata=metadata, replicas=tuple(chosen),
-                                              expires=time.monotonic() + self.config.task_ttl)
-        reply = PutMetadataResponse(key=dto.key, service_time=time.perf_counter() - started,
-                                    tasks_ids=(group_id,), bucket_id=bucket_id, replicas=tuple(chosen),
-                                    extra={})
-        return json_response(reply.to_json())
+            raise self._no_capacity(bucket_id, key)
+        return chosen
 
     def _check_same_content(self, bucket_id: str, key: str, checksum: str, tags: Mapping[str, str],
                             update: bool) -> None:
@@ -372,7 +404,18 @@ class RouterApp(App):
     def _expire_tasks_locked(self) -> None:
         now = time.monotonic()
         for group_id in [g for g, t in self._tasks.items() if t.expires <= now]:
-            del self._tasks[group_id]
+            self._release(self._tasks.pop(group_id))
+
+    def _release(self, task: GroupTask) -> None:
+        self._claims.release((task.metadata.bucket_id, task.metadata.key), task.group_id)
+
+    def _drop_tasks_for(self, bucket_id: str, key: str, checksum: Optional[str]) -> None:
+        """Forget step-1 tasks of a deleted key (with ``checksum``: only those announcing it)."""
+        with self._tasks_lock:
+            for group_id in [g for g, t in self._tasks.items()
+                             if t.metadata.bucket_id == bucket_id and t.metadata.key == key
+                             and (checksum is None or t.metadata.checksum.lower() == checksum.lower())]:
+                self._release(self._tasks.pop(group_id))
 
     def _take_task(self, group_id: str) -> GroupTask:
         with self._tasks_lock:
@@ -384,13 +427,15 @@ class RouterApp(App):
 
     # --- step 2 -----------------------------------------------------------------------------
     def _upload(self, task: GroupTask, pieces: Iterator[bytes]) -> List[str]:
-        """Fan ``pieces`` out to the task's replicas; return the ids of those that stored it."""
+        """Fan ``pieces`` out to the task's replicas; return the ids of those that stored it.
+        The key stays claimed (one writer per key) until this returns."""
         slot = (task.metadata.bucket_id, task.metadata.key)
         with self._tasks_lock:
             self._uploading[slot] = self._uploading.get(slot, 0) + 1
         try:
             return self._fan_out(task, pieces)
         finally:
+            self._release(task)
             with self._tasks_lock:
                 left = self._uploading.pop(slot, 1) - 1
                 if left > 0:
@@ -430,6 +475,12 @@ class RouterApp(App):
                 if peer is not None and stream.error is not None:
                     self._failed(peer, stream.error)
                 failures.append(f"{stream.name}: {stream.error or result}")
+        conflicts = [s.error for s in streams if isinstance(s.error, AlreadyExistsError)]
+        if not stored and conflicts:
+            # Compare-and-set on the peers: the key was committed with other content meanwhile.
+            first_conflict = conflicts[0]
+            raise HTTPError(409, first_conflict.detail if first_conflict.detail is not None
+                            else first_conflict.message)
         refusals = [s.error for s in streams if isinstance(s.error, BadRequestError)]
         if not stored and refusals and len(refusals) == len(streams):
             # Every replica refused the bytes themselves (checksum or size): the client is at fault.
@@ -676,20 +727,30 @@ class RouterApp(App):
 
     # --- changes ----------------------------------------------------------------------------
     def delete(self, request: Request) -> Response:
-        """Delete a key on every live peer (404 when none had it); forwards ``Force``."""
+        """Delete a key on every live peer (404 when none had it); forwards ``Force`` and the
+        conditional ``?checksum=`` (then 409 when replicas exist but none holds that checksum)."""
         bucket_id, key = request.params["bucket_id"], request.params["key"]
         _check_id(bucket_id, "bucket_id")
         _check_id(key, "key")
         force = request.flag(P.H_FORCE, True)
+        checksum = request.query.get(P.Q_IF_CHECKSUM) or None
+        self._drop_tasks_for(bucket_id, key, checksum)
+        conflicts: List[AlreadyExistsError] = []
 
         def one(peer: PeerState) -> int:
             try:
-                return max(0, peer.client.delete(bucket_id, key, force=force).n_deletes)
+                return max(0, peer.client.delete(bucket_id, key, force=force, checksum=checksum).n_deletes)
+            except AlreadyExistsError as exc:  # conditional delete: another content is stored
+                conflicts.append(exc)
+                return 0
             except MictlanXError as exc:
                 self._failed(peer, exc)
                 return 0
 
         total = sum(self.registry.map(one, self.registry.live()))
+        if total == 0 and conflicts:
+            first = conflicts[0]
+            raise HTTPError(409, first.detail if first.detail is not None else first.message)
         self.registry.drop_holder(bucket_id, key)
         if total == 0:
             raise HTTPError(404, f"{P.combined_key(bucket_id, key)} not found")
@@ -759,6 +820,11 @@ class RouterApp(App):
         if not any(self.registry.map(one, self.registry.live())):
             raise HTTPError(404, f"{P.combined_key(bucket_id, key)} not found")
         return empty_response(204)
+
+
+def _pending(error: AlreadyExistsError) -> bool:
+    """Whether a peer's 409 means "an upload of different content is in progress" (not "stored")."""
+    return isinstance(error.detail, dict) and error.detail.get("pending") is True
 
 
 def request_json(raw: bytes) -> Any:

@@ -7,6 +7,8 @@ import hashlib
 import os
 import time
 
+import uuid
+
 import pytest
 import requests
 
@@ -345,10 +347,23 @@ def test_a_second_router_sees_the_same_data(vss, bucket):
 
 
 @pytest.mark.parametrize("checksum", ["", "not-hex", "0" * 63])
-def test_metadata_a_peer_refuses_is_a_400_not_a_502(vss, checksum):
-    """Found by the fault suite: the peer's 400 for a bad checksum came back from the router as 502."""
+def test_step_1_accepts_any_checksum_and_step_2_refuses_the_body(vss, checksum):
+    """PROTOCOL §11.9: the real router accepts any checksum string at step 1; only a body that
+    does not match it is refused (400 from every replica -> 400, not 502), and nothing is stored."""
+    key = f"anysum-{uuid.uuid4().hex[:8]}"
     raw = requests.post(vss.router_url + P.path(P.BUCKET_METADATA, bucket_id="b"),
-                        json=_dto(key="badsum", checksum=checksum))
+                        json=_dto(key=key, checksum=checksum))
+    assert raw.status_code == 200, raw.text
+    task_id = raw.json()["tasks_ids"][0]
+    body = requests.post(vss.router_url + P.path(P.PUT_CHUNKED, task_id=task_id), data=b"x")
+    assert body.status_code == 400, body.text
+    assert requests.get(vss.router_url + P.path(P.METADATA, bucket_id="b", key=key)).status_code == 404
+
+
+def test_metadata_a_peer_refuses_is_a_400_not_a_502(vss):
+    """Found by the fault suite: a peer's 400 at step 1 came back from the router as 502."""
+    raw = requests.post(vss.router_url + P.path(P.BUCKET_METADATA, bucket_id="b"),
+                        json=_dto(key="badtype", content_type="text/\x01plain"))
     assert raw.status_code == 400, raw.text
     assert "detail" in raw.json()
 

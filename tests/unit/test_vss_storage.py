@@ -67,16 +67,16 @@ def test_size_or_checksum_mismatch_stores_nothing(storage, data, pieces):
     assert os.listdir(storage.tmp_dir) == [] and storage.count() == 0
 
 
-def test_tasks_are_single_use_and_replaced(storage):
+def test_tasks_are_single_use_and_the_same_content_joins(storage):
     meta = _meta()
     first = storage.open_task(meta)
-    second = storage.open_task(meta)
-    with pytest.raises(StorageError) as info:
-        storage.take_task(first)
-    assert info.value.status == 404
+    second = storage.open_task(meta)  # the same content joins the open upload: both tasks valid
+    storage.take_task(first)
     storage.take_task(second)
-    with pytest.raises(StorageError):
-        storage.take_task(second)
+    for task_id in (first, second):
+        with pytest.raises(StorageError) as info:
+            storage.take_task(task_id)
+        assert info.value.status == 404
 
 
 def test_task_id_header_is_honoured_and_validated(storage):
@@ -132,10 +132,13 @@ def test_limits_and_bad_checksums(storage):
     with pytest.raises(StorageError) as info:
         storage.open_task(_meta(data=b"x" * ((1 << 20) + 1)))
     assert info.value.status == 413
-    bad = Metadata(key="k", size=1, checksum="abc", tags={}, content_type="x", producer_id="p", ball_id="k",
+    # PROTOCOL §11.9: any checksum string is accepted at step 1; the body can never match it.
+    odd = Metadata(key="k", size=1, checksum="abc", tags={}, content_type="x", producer_id="p", ball_id="k",
                    bucket_id="b")
-    with pytest.raises(StorageError):
-        storage.open_task(bad)
+    task = storage.take_task(storage.open_task(odd))
+    with pytest.raises(StorageError) as info:
+        storage.commit(task, [b"x"])
+    assert info.value.status == 400 and storage.count() == 0
 
 
 def test_restart_serves_committed_and_cleans_tmp(tmp_path):
