@@ -6,7 +6,7 @@ import functools
 import hashlib
 import time
 import uuid
-from typing import Dict, List, Mapping, Optional, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Set, Tuple, Union
 
 from . import _protocol as P
 from . import deadline
@@ -26,7 +26,6 @@ from .errors import (
     ServerError,
     TransferError,
 )
-from .models import DeletedByKeyResponse
 from .results import PutResult
 from .router import Router
 from .transfer.codec import IDENTITY, ChunkCodec, ChunkContext
@@ -54,8 +53,27 @@ def check_user_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
     return user_tags
 
 
-def _delete_on(router: Router, *, bucket_id: str, key: str) -> DeletedByKeyResponse:
-    return router.delete(bucket_id, key)
+def _delete_own(router: Router, *, bucket_id: str, ball_id: str, chunks: List[Tuple[str, str]]) -> int:
+    """Delete the chunks ``(chunk key, checksum)`` of a failed put that still hold its checksum on
+    every listed replica (another writer's chunk under the same key is kept). One listing
+    (``/chunks``) says what is stored, since a real MictlanX router ignores the conditional
+    ``?checksum=``; the deletes are conditional too (our VSS enforces it). Returns the count."""
+    try:
+        listed = router.get_by_ball_id(bucket_id, ball_id).chunks
+    except NotFoundError:
+        return 0
+    stored: Dict[str, Set[str]] = {}
+    for meta in listed:
+        stored.setdefault(meta.key, set()).add(meta.checksum)
+    deleted = 0
+    for chunk_key, checksum in chunks:
+        if stored.get(chunk_key) != {checksum}:
+            continue
+        try:
+            deleted += router.delete(bucket_id, chunk_key, checksum=checksum).n_deletes
+        except (NotFoundError, AlreadyExistsError):  # gone, or replaced between the two calls
+            continue
+    return deleted
 
 
 class Uploader:
@@ -136,6 +154,7 @@ class Uploader:
             counts: Dict[int, int] = dict(plan.present)
             tracker = PutTracker()  # chunk keys this put stored (removed again if it fails)
             todo = [i for i in range(len(spans)) if i not in plan.present]
+            sums: Dict[str, str] = {}  # chunk key -> this put's checksum: cleanup deletes only those
 
             def upload(index: int, cancel: CancelToken) -> Tuple[str, ...]:
                 span = spans[index]
@@ -147,6 +166,7 @@ class Uploader:
                     checksum = chunk_sums[index]
                 chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(len(data))}
                 chunk_key = P.chunk_key(key, index)
+                sums[chunk_key] = checksum  # dict assignment is atomic
                 with tracker.chunk(chunk_key) as stored:
                     placed, new = self.put_chunk(bucket_id, chunk_key, key, data, checksum, chunk_tags, rf,
                                                  content_type, cancel)
@@ -182,14 +202,14 @@ class Uploader:
                     raise TransferError(f"{what} failed", failed_indices=[0], cause=exc,
                                         bucket_id=bucket_id, key=key) from exc
             except AlreadyExistsError as exc:
-                self.remove_chunks(bucket_id, tracker.created, exc)
+                self.remove_chunks(bucket_id, key, [(k, sums[k]) for k in tracker.created], exc)
                 if isinstance(exc, MaxAvailabilityReachedError):
                     raise
                 raise AlreadyExistsError(f"{bucket_id}@{key} already exists with different content; "
                                          f"delete it first", bucket_id=bucket_id, key=key,
                                          status=exc.status, detail=exc.detail) from exc
             except MictlanXError as exc:
-                self.remove_chunks(bucket_id, tracker.created, exc)
+                self.remove_chunks(bucket_id, key, [(k, sums[k]) for k in tracker.created], exc)
                 if puzzling(exc):  # say when peers are down, or the URI is not a router's (1 request)
                     explain(core, exc)
                 raise
@@ -228,17 +248,21 @@ class Uploader:
                          num_chunks=len(layout.chunks), replicas=(), seconds=time.perf_counter() - started,
                          chunk_replicas=counts, already_stored=True, tags_updated=updated)
 
-    def remove_chunks(self, bucket_id: str, chunk_keys: List[str], cause: MictlanXError) -> None:
-        """Undo a failed put: delete the chunks it stored, through every router. A failure here is
-        attached to ``cause`` (as a note) rather than hiding it. The cleanup has its own deadline
-        (``timeouts.metadata``): a put that failed at its deadline still cleans up."""
+    def remove_chunks(self, bucket_id: str, ball_id: str, chunks: List[Tuple[str, str]],
+                      cause: MictlanXError) -> None:
+        """Undo a failed put: delete the chunks ``(chunk key, checksum)`` it stored, through every
+        router, each only while it still holds this put's checksum (:func:`_delete_own`). A
+        failure here is attached to ``cause`` (as a note) rather than hiding it. The cleanup has
+        its own deadline (``timeouts.metadata``): a put that failed at its deadline still cleans up."""
+        if not chunks:
+            return
         with deadline.fresh(self._core.config.timeouts.metadata):
-            for chunk_key in list(chunk_keys):
-                try:
-                    self._core.on_every_router(functools.partial(_delete_on, bucket_id=bucket_id, key=chunk_key))
-                except MictlanXError as exc:
-                    if hasattr(cause, "add_note"):  # Python 3.11+
-                        cause.add_note(f"cleanup of {bucket_id}@{chunk_key} failed: {exc}")
+            try:
+                self._core.on_every_router(functools.partial(_delete_own, bucket_id=bucket_id, ball_id=ball_id,
+                                                             chunks=list(chunks)))
+            except MictlanXError as exc:
+                if hasattr(cause, "add_note"):  # Python 3.11+
+                    cause.add_note(f"cleanup of {bucket_id}@{ball_id} failed: {exc}")
 
     def put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, bytearray, memoryview],
                   checksum: str, tags: Dict[str, str], rf: int, content_type: str,
