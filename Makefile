@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: test test-external test-docker lint demo bench vss clean install
+.PHONY: test test-external test-docker test-durability lint demo bench vss clean install
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-docker: $(STAMP)
 	trap '$(COMPOSE_MICTLANX) down -v' EXIT; \
 	  $(PY) .ci/wait_router.py http://localhost:60666 180 && \
 	  MICTLANX_TEST_URI='$(MICTLANX_DOCKER_URI)' $(PY) -m pytest -q
+
+# Opt-in power-cut simulation (root, losetup, mkfs.ext4): skips with the reason where unavailable.
+test-durability: $(STAMP)
+	MICTLANX_DURABILITY=1 $(PY) -m pytest -q -s -rs tests/durability
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check mictlanx_sync tests samples
