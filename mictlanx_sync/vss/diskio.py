@@ -8,7 +8,7 @@ tested without timing and without filling a real disk.
 
 The order a commit follows (and tests assert)::
 
-    write* -> fsync(data file) -> replace(tmp, final) -> fsync_dir(final's directory)
+    create(tmp) -> write* -> fsync(data file) -> replace(tmp, final) -> fsync_dir(final's directory)
            -> commit_index (SQLite COMMIT, synchronous=FULL) -> 2xx
 
 Example:
@@ -37,6 +37,10 @@ class FileSystem:
     Thread safety: stateless; subclasses that record must lock themselves.
     """
 
+    def create(self, path: str) -> int:
+        """Create a new private file for writing (fails if it exists); return its descriptor."""
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+
     def write(self, fd: int, data: memoryview) -> int:
         """Write some of ``data`` to ``fd``; return how many bytes were written."""
         return os.write(fd, data)
@@ -56,10 +60,6 @@ class FileSystem:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-    def remove(self, path: str) -> None:
-        """Remove a file."""
-        os.remove(path)
 
     def commit_index(self, db: sqlite3.Connection) -> None:
         """Commit the open index transaction (durable when the index runs ``synchronous=FULL``)."""

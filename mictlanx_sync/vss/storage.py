@@ -431,7 +431,7 @@ class Storage:
         with self._task_lock:
             self._active_tmp.add(tmp_path)
         try:
-            fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = self.fs.create(tmp_path)
             try:
                 count = self._receive(fd, meta, pieces)
                 if self.config.fsync:
