@@ -349,3 +349,9 @@ def test_conditional_delete_drops_only_its_own_pending_task(storage):
         storage.open_task(_meta(data=b"B"))
     storage.delete("b", "k", checksum=hashlib.sha256(b"A").hexdigest())
     storage.open_task(_meta(data=b"B"))  # free now
+
+
+def test_flushing_tasks_frees_their_keys(storage):
+    storage.open_task(_meta(data=b"A"))
+    assert len(storage.flush_tasks()) == 1
+    storage.open_task(_meta(data=b"B"))  # no claim left by the flushed task
