@@ -4,7 +4,7 @@ enforces the parameter and cannot show the ignoring behaviour)."""
 
 from __future__ import annotations
 
-from typing import Any, Dict
+from typing import Any, Dict, List
 
 import responses
 
@@ -16,42 +16,61 @@ BASE = "http://router.test:60666"
 MINE, THEIRS = "aa" * 32, "bb" * 32
 
 
-def _metadata(checksum: str) -> Dict[str, Any]:
-    return {"service_time": 1, "peer_id": "peer-0", "local_peer_id": "peer-0",
-            "metadata": {"key": "obj_1", "size": 5, "checksum": checksum, "tags": {},
-                         "content_type": "application/octet-stream", "producer_id": "c",
-                         "ball_id": "obj", "bucket_id": "b", "is_disabled": False}}
+def _chunk(key: str, checksum: str) -> Dict[str, Any]:
+    return {"key": key, "size": 5, "checksum": checksum, "tags": {"index": key[-1], "num_chunks": "3"},
+            "content_type": "application/octet-stream", "producer_id": "c", "ball_id": "obj",
+            "bucket_id": "b", "is_disabled": False}
 
 
-def _mock(rsps: responses.RequestsMock, stored: str) -> None:
-    rsps.add(responses.GET, BASE + P.path(P.METADATA, bucket_id="b", key="obj_1"), json=_metadata(stored))
-    rsps.add(responses.DELETE, BASE + P.path(P.DATA, bucket_id="b", key="obj_1"),
-             json={"n_deletes": 1, "key": "obj_1"})
+def _listing(*chunks: Dict[str, Any]) -> Dict[str, Any]:
+    return {"bucket_id": "b", "ball_id": "obj", "size": "15 B", "size_bytes": 15, "checksum": "",
+            "chunks": list(chunks)}
 
 
-def _deletes(rsps: responses.RequestsMock) -> list:
-    return [c.request for c in rsps.calls if c.request.method == "DELETE"]
+def _mock(rsps: responses.RequestsMock, *chunks: Dict[str, Any]) -> None:
+    rsps.add(responses.GET, BASE + P.path(P.CHUNKS, bucket_id="b", ball_id="obj"), json=_listing(*chunks))
+    for i in range(3):
+        rsps.add(responses.DELETE, BASE + P.path(P.DATA, bucket_id="b", key=f"obj_{i}"),
+                 json={"n_deletes": 1, "key": f"obj_{i}"})
 
 
-def test_cleanup_keeps_a_chunk_another_writer_stored():
+def _deleted(rsps: responses.RequestsMock) -> List[str]:
+    return [c.request.url for c in rsps.calls if c.request.method == "DELETE"]
+
+
+OURS = [("obj_1", MINE), ("obj_2", MINE)]
+
+
+def test_cleanup_keeps_chunks_another_writer_stored():
+    """The router ignores ?checksum (a real MictlanX one): only the listing keeps obj_1 safe, and a
+    chunk whose replicas disagree is left alone too."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps, Router(BASE) as router:
-        _mock(rsps, stored=THEIRS)
-        assert _delete_own(router, bucket_id="b", key="obj_1", checksum=MINE) is None
-        assert _deletes(rsps) == []
+        _mock(rsps, _chunk("obj_1", THEIRS), _chunk("obj_2", MINE), _chunk("obj_2", THEIRS))
+        assert _delete_own(router, bucket_id="b", ball_id="obj", chunks=OURS) == 0
+        assert _deleted(rsps) == []
 
 
-def test_cleanup_deletes_its_own_chunk_conditionally():
+def test_cleanup_deletes_its_own_chunks_conditionally():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps, Router(BASE) as router:
-        _mock(rsps, stored=MINE)
-        reply = _delete_own(router, bucket_id="b", key="obj_1", checksum=MINE)
-        assert reply is not None and reply.n_deletes == 1
-        (delete,) = _deletes(rsps)
-        assert f"{P.Q_IF_CHECKSUM}={MINE}" in delete.url
+        _mock(rsps, _chunk("obj_1", MINE), _chunk("obj_1", MINE), _chunk("obj_2", THEIRS))
+        assert _delete_own(router, bucket_id="b", ball_id="obj", chunks=OURS) == 1
+        (url,) = _deleted(rsps)
+        assert "/obj_1?" in url and f"{P.Q_IF_CHECKSUM}={MINE}" in url
+        assert len([c for c in rsps.calls if c.request.method == "GET"]) == 1  # one listing, not one GET each
 
 
 def test_cleanup_treats_a_refused_conditional_delete_as_not_ours():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps, Router(BASE) as router:
-        rsps.add(responses.GET, BASE + P.path(P.METADATA, bucket_id="b", key="obj_1"), json=_metadata(MINE))
+        rsps.add(responses.GET, BASE + P.path(P.CHUNKS, bucket_id="b", ball_id="obj"),
+                 json=_listing(_chunk("obj_1", MINE)))
         rsps.add(responses.DELETE, BASE + P.path(P.DATA, bucket_id="b", key="obj_1"), status=409,
                  json={"detail": {"msg": "holds other content", "code": 409}})
-        assert _delete_own(router, bucket_id="b", key="obj_1", checksum=MINE) is None
+        assert _delete_own(router, bucket_id="b", ball_id="obj", chunks=OURS) == 0
+
+
+def test_cleanup_of_nothing_listed_sends_no_delete():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps, Router(BASE) as router:
+        rsps.add(responses.GET, BASE + P.path(P.CHUNKS, bucket_id="b", ball_id="obj"), status=404,
+                 json={"detail": "not found"})
+        assert _delete_own(router, bucket_id="b", ball_id="obj", chunks=OURS) == 0
+        assert _deleted(rsps) == []
