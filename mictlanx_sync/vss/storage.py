@@ -43,7 +43,8 @@ from ..models import Metadata
 from .claims import ClaimConflict, KeyClaims, content_identity
 from .diskio import FileSystem
 
-__all__ = ["StorageConfig", "StorageError", "Storage", "Task", "CommitResult", "DiskUsage", "FileSystem"]
+__all__ = ["StorageConfig", "StorageError", "Storage", "Task", "CommitResult", "DiskUsage", "Reclaimed",
+           "FileSystem"]
 
 _TASK_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _NAME_RE = re.compile(r"^[0-9a-f]{64}$")
