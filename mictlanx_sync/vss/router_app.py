@@ -409,14 +409,6 @@ class RouterApp(App):
     def _release(self, task: GroupTask) -> None:
         self._claims.release((task.metadata.bucket_id, task.metadata.key), task.group_id)
 
-    def _drop_tasks_for(self, bucket_id: str, key: str, checksum: Optional[str]) -> None:
-        """Forget step-1 tasks of a deleted key (with ``checksum``: only those announcing it)."""
-        with self._tasks_lock:
-            for group_id in [g for g, t in self._tasks.items()
-                             if t.metadata.bucket_id == bucket_id and t.metadata.key == key
-                             and (checksum is None or t.metadata.checksum.lower() == checksum.lower())]:
-                self._release(self._tasks.pop(group_id))
-
     def _take_task(self, group_id: str) -> GroupTask:
         with self._tasks_lock:
             self._expire_tasks_locked()
@@ -734,7 +726,6 @@ class RouterApp(App):
         _check_id(key, "key")
         force = request.flag(P.H_FORCE, True)
         checksum = request.query.get(P.Q_IF_CHECKSUM) or None
-        self._drop_tasks_for(bucket_id, key, checksum)
         conflicts: List[AlreadyExistsError] = []
 
         def one(peer: PeerState) -> int:
