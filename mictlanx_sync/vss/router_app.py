@@ -409,6 +409,16 @@ class RouterApp(App):
     def _release(self, task: GroupTask) -> None:
         self._claims.release((task.metadata.bucket_id, task.metadata.key), task.group_id)
 
+    def _release_claims_for(self, bucket_id: str, key: str, checksum: Optional[str]) -> None:
+        """Free a deleted key from the claims of its step-1 tasks (with ``checksum``: only those
+        announcing it). The tasks stay, so a racing step 2 still finds its task (the peers, which
+        dropped theirs, refuse it and the client retries both steps) instead of a 404."""
+        with self._tasks_lock:
+            for task in self._tasks.values():
+                if task.metadata.bucket_id == bucket_id and task.metadata.key == key and \
+                        (checksum is None or task.metadata.checksum.lower() == checksum.lower()):
+                    self._release(task)
+
     def _take_task(self, group_id: str) -> GroupTask:
         with self._tasks_lock:
             self._expire_tasks_locked()
@@ -726,6 +736,7 @@ class RouterApp(App):
         _check_id(key, "key")
         force = request.flag(P.H_FORCE, True)
         checksum = request.query.get(P.Q_IF_CHECKSUM) or None
+        self._release_claims_for(bucket_id, key, checksum)
         conflicts: List[AlreadyExistsError] = []
 
         def one(peer: PeerState) -> int:

@@ -147,6 +147,29 @@ def test_conditional_delete_through_the_router(racing_vss, h):
     assert _replicas(vss, bucket, P.chunk_key(key, 0)) == [None, None]
 
 
+def test_an_abandoned_step_1_holds_the_key_until_a_delete(racing_vss, h):
+    """A step 1 never followed by its body keeps other content out (409) until the task expires
+    or the key is deleted: a conditional delete of other content does not free it, a delete of
+    its own checksum (a failed put's cleanup) or a plain delete does."""
+    vss = racing_vss
+    bucket = h.unique("abandon")
+    step1 = vss.router_url + P.path(P.BUCKET_METADATA, bucket_id=bucket)
+    a, b = b"abandoned", b"next writer"
+    for delete_params in ({P.Q_IF_CHECKSUM: _sha(a)}, {}):
+        key = h.unique("k")
+        assert requests.post(step1, json=_step1_body(bucket, key, a)).status_code == 200
+        assert requests.post(step1, json=_step1_body(bucket, key, b)).status_code == 409
+        url = vss.router_url + P.path(P.DATA, bucket_id=bucket, key=key)
+        requests.delete(url, params={P.Q_IF_CHECKSUM: _sha(b)})  # not the abandoned content
+        assert requests.post(step1, json=_step1_body(bucket, key, b)).status_code == 409
+        assert requests.delete(url, params=delete_params).status_code == 404  # nothing was stored
+        second = requests.post(step1, json=_step1_body(bucket, key, b))
+        assert second.status_code == 200, second.text
+        done = requests.post(vss.router_url + P.path(P.PUT_CHUNKED, task_id=second.json()["tasks_ids"][0]),
+                             data=b)
+        assert done.status_code == 200 and _replicas(vss, bucket, key) == [b, b]
+
+
 def _check_outcome(vss: Any, client: Client, bucket: str, key: str, won: Dict[int, bytes],
                    chunk_size: int, num_chunks: int) -> Tuple[int, int, int]:
     """(acknowledged lost, unreadable, divergent replicas) for one trial."""
