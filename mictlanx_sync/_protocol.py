@@ -88,8 +88,10 @@ TAG_EXTENSION = "extension"
 # chunk's associated data binds (it also tells versions apart, as full_checksum does otherwise).
 TAG_ENCRYPTION = "encryption"
 TAG_ENCRYPTION_VERSION = "encryption_version"
+# The exact object name when it is not a valid key itself (``names.key_for`` maps it to the key).
+TAG_NAME = "object_name"
 RESERVED_TAGS = frozenset({TAG_INDEX, TAG_NUM_CHUNKS, TAG_CHUNK_SIZE, TAG_GROUP_ID, TAG_FULL_CHECKSUM,
-                           TAG_ENCRYPTION, TAG_ENCRYPTION_VERSION})
+                           TAG_ENCRYPTION, TAG_ENCRYPTION_VERSION, TAG_NAME})
 # Internal to the local VSS: the router writes a ball's replication factor here at step 1 (so
 # ``vss/repair.py`` knows it) and removes the tag from every reply; a client's value is replaced.
 TAG_RF = "vss_rf"

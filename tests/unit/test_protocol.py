@@ -191,7 +191,8 @@ def test_check_tags_refuses_reserved_names(name: str) -> None:
 
 def test_reserved_tags_are_the_chunk_layout_tags() -> None:
     assert P.RESERVED_TAGS == {"index", "num_chunks", "chunk_size", "group_id", "full_checksum",
-                               "encryption", "encryption_version"}  # the last two: encrypted objects
+                               "encryption", "encryption_version",  # encrypted objects
+                               "object_name"}  # names that are not keys (names.py)
 
 
 @pytest.mark.parametrize(
