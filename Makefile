@@ -11,7 +11,7 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): $(PY) setup.cfg setup.py pyproject.toml
-	$(PY) -m pip install --quiet -e '.[server,progress,test,crypto]'
+	$(PY) -m pip install --quiet -e '.[server,progress,test,crypto,fsspec]'
 	touch $(STAMP)
 
 install: $(STAMP)

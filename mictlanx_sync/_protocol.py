@@ -71,6 +71,8 @@ def bearer(token: str) -> str:
 # ``DELETE DATA?checksum=<sha256>``: our VSS deletes only when the stored checksum matches (409 and
 # nothing deleted otherwise). A real MictlanX router ignores the parameter (a plain delete there).
 Q_IF_CHECKSUM = "checksum"
+# Bucket listing: also list 0-byte balls (our VSS only; a reference router ignores it and skips them).
+Q_INCLUDE_EMPTY = "include_empty"
 
 # --- codes, fields and tags ---------------------------------------------------------------------
 CODE_MAX_AVAILABILITY = 666

@@ -121,9 +121,15 @@ class Router(_Service):
         """
         return self._json("GET", P.CHUNKS, BallMetadata, {"bucket_id": bucket_id, "ball_id": ball_id})
 
-    def get_bucket_metadata(self, bucket_id: str) -> GetRouterBucketMetadataResponse:
-        """Every ball of a bucket (reads ``peer_ids`` or ``peers_ids``)."""
-        return self._json("GET", P.BUCKET_METADATA, GetRouterBucketMetadataResponse, {"bucket_id": bucket_id})
+    def get_bucket_metadata(self, bucket_id: str, *,
+                            include_empty: bool = False) -> GetRouterBucketMetadataResponse:
+        """Every ball of a bucket (reads ``peer_ids`` or ``peers_ids``).
+
+        Routers leave 0-byte balls out; ``include_empty`` asks for them too, which our VSS
+        honours and a reference router ignores (PROTOCOL §5.9)."""
+        params = {P.Q_INCLUDE_EMPTY: "1"} if include_empty else None
+        return self._json("GET", P.BUCKET_METADATA, GetRouterBucketMetadataResponse, {"bucket_id": bucket_id},
+                          params=params)
 
     def get_size(self, bucket_id: str, key: str) -> List[GetSizeByKey]:
         """The size of a key on every replica that answered."""

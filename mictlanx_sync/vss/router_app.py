@@ -681,8 +681,10 @@ class RouterApp(App):
         return json_response(reply.to_json())
 
     def list_bucket(self, request: Request) -> Response:
-        """Every ball of a bucket, unique per key (latest ``updated_at`` wins, size 0 skipped)."""
+        """Every ball of a bucket, unique per key (latest ``updated_at`` wins, size 0 skipped unless
+        the query asks ``include_empty=1``)."""
         bucket_id = request.params["bucket_id"]
+        include_empty = request.query.get(P.Q_INCLUDE_EMPTY, "").lower() in ("1", "true", "yes")
         _check_id(bucket_id, "bucket_id")
 
         def one(peer: PeerState) -> Optional[Tuple[str, Tuple[Metadata, ...]]]:
@@ -699,7 +701,7 @@ class RouterApp(App):
                 continue
             answered.append(result[0])
             for meta in result[1]:
-                if meta.size == 0:
+                if meta.size == 0 and not include_empty:
                     continue
                 current = latest.get(meta.key)
                 if current is None or _updated_at(meta) > _updated_at(current):

@@ -153,6 +153,9 @@ def test_listing_is_unique_per_key_and_skips_empty(router, bucket):
     _put(router, bucket, "empty", b"")
     listing = router.get_bucket_metadata(bucket)
     assert [b.key for b in listing.balls] == ["dup"]
+    # our extension: include_empty=1 lists the 0-byte ball too, still one entry per key
+    listing = router.get_bucket_metadata(bucket, include_empty=True)
+    assert sorted(b.key for b in listing.balls) == ["dup", "empty"]
 
 
 def test_deletes(router, bucket):
