@@ -16,6 +16,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 import attrs
 
 from . import _protocol as P
+from . import names as N
 from ._core import ClientCore
 from ._diagnose import explain
 from .config import check_chunk_size
@@ -569,6 +570,24 @@ class Downloader:
             meter.close()
         return total
 
+    # -------------------------------------------------------------------------------- range
+    def read_range(self, layout: ObjectLayout, start: int, end: int) -> bytes:
+        """Bytes ``[start, end)`` of an object, fetching only the chunks that cover them (in
+        parallel), each verified against its SHA-256. ``start``/``end`` are clipped to the object."""
+        start, end = max(0, min(start, layout.size)), max(0, min(end, layout.size))
+        if start >= end:
+            return b""
+        covering = [span for span in layout.spans if span.offset < end and span.offset + span.size > start]
+        buffers = [bytearray(span.size) for span in covering]
+
+        def fetch(i: int, cancel: CancelToken) -> None:
+            self.fetch_chunk(layout, covering[i].index, memoryview(buffers[i]), cancel, verify=True)
+
+        self._core.manager(len(covering) > 1).run(len(covering), fetch, lambda i, _: None, what="get_range",
+                                                  bucket_id=layout.bucket_id, key=layout.key)
+        first = covering[0].offset
+        return b"".join(buffers)[start - first:end - first]
+
     def chunk(self, bucket_id: str, key: str, index: int) -> Tuple[Metadata, bytes]:
         """One chunk of an object and its metadata, verified against the chunk's SHA-256."""
         P.check_id(bucket_id, "bucket_id")
@@ -705,8 +724,9 @@ def target_path(layout: ObjectLayout, output_path: str, fullname: Optional[str])
         raise InvalidArgumentError(f"{output_path!r} is a file, not a directory to save "
                                    f"{layout.bucket_id}@{layout.key} in")
     tags = layout.chunks[0].tags
+    stem = N.name_of(layout.key, tags).rsplit("/", 1)[-1]  # "2024/cat.jpg" -> "cat.jpg"
     name = fullname or tags.get(P.TAG_FULLNAME) or (
-        f"{layout.key}.{tags[P.TAG_EXTENSION]}" if tags.get(P.TAG_EXTENSION) else layout.key)
+        f"{stem}.{tags[P.TAG_EXTENSION]}" if tags.get(P.TAG_EXTENSION) else stem)
     _check_file_name(name, given=bool(fullname), bucket_id=layout.bucket_id, key=layout.key)
     name = os.path.basename(name.replace("\\", "/").rstrip("/"))
     if name in ("", ".", ".."):

@@ -256,14 +256,71 @@ def _format_time(stamp: int) -> str:
 
 
 def _info_json(info: Any) -> Dict[str, Any]:
-    return {"bucket_id": info.bucket_id, "key": info.key, "size": info.size, "checksum": info.checksum,
+    return {"bucket_id": info.bucket_id, "name": info.name, "key": info.key, "size": info.size,
+            "checksum": info.checksum,
             "num_chunks": info.num_chunks, "content_type": info.content_type,
             "updated_at": info.updated_at, "is_disabled": info.is_disabled, "tags": dict(info.tags)}
 
 
 # ------------------------------------------------------------------------------------ commands
+def _tree_prefix(key: str) -> str:
+    """The name prefix of a ``-r`` tree: ``"2024"`` -> ``"2024/"``; ``"/"`` or ``"."`` -> ``""``."""
+    stripped = key.strip("/")
+    return "" if stripped in ("", ".") else stripped + "/"
+
+
+def _put_tree(args: argparse.Namespace, tags: Dict[str, str]) -> int:
+    """``put -r BUCKET PREFIX DIR``: every file below DIR stored as PREFIX/relative/path."""
+    if not os.path.isdir(args.path):
+        raise errors.InvalidArgumentError(f"put -r needs a directory, got {args.path!r}")
+    prefix = _tree_prefix(args.key)
+    files = sorted(os.path.join(root, f) for root, _, names in os.walk(args.path) for f in names)
+    stored = 0
+    with _client(args) as client:
+        for path in files:
+            name = prefix + os.path.relpath(path, args.path).replace(os.sep, "/")
+            result = client.put_file(args.bucket, name, path, tags=tags, rf=args.rf, overwrite=args.force)
+            stored += 1
+            _emit(args, sys.stdout, {"bucket_id": result.bucket_id, "name": result.name, "key": result.key,
+                                     "size": result.size, "checksum": result.checksum},
+                  f"put {result.bucket_id}/{result.name}: {format_size(result.size)}")
+    if not args.json:
+        sys.stdout.write(f"{stored} file(s) stored\n")
+    return 0
+
+
+def _safe_relative(name: str) -> str:
+    """``name`` as a relative local path, refusing names that would leave the target directory."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in name:
+        raise errors.InvalidArgumentError(f"object name {name!r} is not a safe relative path; "
+                                          f"fetch it on its own with get -o FILE")
+    return os.path.join(*parts)
+
+
+def _get_tree(args: argparse.Namespace) -> int:
+    """``get -r BUCKET PREFIX -o DIR``: every object named PREFIX/... written to DIR/..."""
+    prefix = _tree_prefix(args.key)
+    target = args.output or os.getcwd()
+    if target == "-":
+        raise errors.InvalidArgumentError("get -r writes files: give a directory with -o DIR")
+    with _client(args) as client:
+        objects = client.list_objects(args.bucket, prefix).objects
+        plan = [(o.name, os.path.join(target, _safe_relative(o.name[len(prefix):]))) for o in objects]
+        for name, path in plan:
+            os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+            client.get_to_file(args.bucket, name, path)
+            _emit(args, sys.stdout, {"bucket_id": args.bucket, "name": name, "path": path},
+                  f"get {args.bucket}/{name} -> {path}")
+    if not args.json:
+        sys.stdout.write(f"{len(plan)} file(s) fetched\n")
+    return 0
+
+
 def _cmd_put(args: argparse.Namespace) -> int:
     tags = {**_parse_tags(args.tag), **_parse_tags(args.tags)}
+    if args.recursive:
+        return _put_tree(args, tags)
     options: Dict[str, Any] = {"tags": tags, "rf": args.rf, "progress": _progress(args),
                                "overwrite": args.force, "min_replicas": args.min_replicas}
     with _client(args) as client:
@@ -280,16 +337,18 @@ def _cmd_put(args: argparse.Namespace) -> int:
         print(f"note: {result.bucket_id}/{result.key} was already stored with the same content; nothing written"
               + ("; tags updated" if result.tags_updated else ""), file=sys.stderr)
     _emit(args, sys.stdout,
-          {"bucket_id": result.bucket_id, "key": result.key, "size": result.size,
+          {"bucket_id": result.bucket_id, "name": result.name, "key": result.key, "size": result.size,
            "checksum": result.checksum, "num_chunks": result.num_chunks,
            "replicas": list(result.replicas), "chunk_replicas": list(result.chunk_replicas),
            "already_stored": result.already_stored, "seconds": round(result.seconds, 4)},
-          f"put {result.bucket_id}/{result.key}: {format_size(result.size)} in {result.num_chunks} chunk(s), "
-          f"sha256 {result.checksum}")
+          f"put {result.bucket_id}/{result.name}: {format_size(result.size)} in {result.num_chunks} chunk(s), "
+          f"sha256 {result.checksum}" + (f", key {result.key}" if result.key != result.name else ""))
     return 0
 
 
 def _cmd_get(args: argparse.Namespace) -> int:
+    if args.recursive:
+        return _get_tree(args)
     with _client(args) as client:
         if args.output == "-":
             sink = sys.stdout.buffer
@@ -303,26 +362,31 @@ def _cmd_get(args: argparse.Namespace) -> int:
     size = os.path.getsize(path)
     unchanged = bool(getattr(path, "unchanged", False))
     note = ": already up to date (same SHA-256), nothing fetched" if unchanged else ""
-    _emit(args, sys.stdout, {"bucket_id": args.bucket, "key": args.key, "path": str(path), "size": size,
-                             "unchanged": unchanged},
+    _emit(args, sys.stdout, {"bucket_id": args.bucket, "key": args.key, "name": args.key, "path": str(path),
+                             "size": size, "unchanged": unchanged},
           f"get {args.bucket}/{args.key} -> {path} ({format_size(size)}){note}")
     return 0
 
 
 def _cmd_ls(args: argparse.Namespace) -> int:
     out = sys.stdout
+    bucket, _, prefix = args.bucket.partition("/")
     with _client(args) as client:
-        objects = client.get_bucket_metadata(args.bucket, tags=_parse_tags(args.tag))
-    warning = getattr(objects, "warning", "")
+        page = client.list_objects(bucket, prefix, delimiter=None if args.recursive else "/",
+                                   tags=_parse_tags(args.tag))
+    warning = page.warning
     if warning:  # a listing made without some peers may be short: say so, on stderr
         sys.stderr.write(_one_line(f"{PROG}: warning: {warning}; the listing may be incomplete") + "\n")
     if args.json:
-        out.write(json.dumps([{"key": o.key, "size": o.size, "num_chunks": o.num_chunks,
+        out.write(json.dumps([{"prefix": p} for p in page.prefixes] +
+                             [{"name": o.name, "key": o.key, "size": o.size, "num_chunks": o.num_chunks,
                                "updated_at": o.updated_at, "checksum": o.checksum, "tags": dict(o.tags)}
-                              for o in objects], sort_keys=True) + "\n")
+                              for o in page.objects], sort_keys=True) + "\n")
     else:
-        for o in objects:
-            out.write(f"{o.key}\t{o.size}\t{o.num_chunks}\t{_format_time(o.updated_at)}\n")
+        for p in page.prefixes:
+            out.write(f"{p}\t-\t-\t-\n")
+        for o in page.objects:
+            out.write(f"{o.name}\t{o.size}\t{o.num_chunks}\t{_format_time(o.updated_at)}\n")
     out.flush()
     return 0
 
@@ -495,10 +559,13 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--peer-key", metavar="THEM", default=None,
                        help="the other party's public key name (default: your own)")
 
-    p = command("put", "store a file (or stdin with '-')", _cmd_put)
+    p = command("put", "store a file (or stdin with '-'), or with -r a directory tree", _cmd_put)
     p.add_argument("bucket")
-    p.add_argument("key")
-    p.add_argument("path", help="a file, or - for stdin")
+    p.add_argument("key", help="the object's name (any name: 2024/cat.jpg); with -r the names' prefix "
+                               "('/' for none)")
+    p.add_argument("path", help="a file, or - for stdin; with -r a directory")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="store every file below PATH, named KEY/relative/path")
     p.add_argument("tags", nargs="*", default=[], metavar="K=V", help="tags (same as --tag)")
     key_options(p)
     p.add_argument("--force", action="store_true",
@@ -507,9 +574,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-replicas", type=_positive_int, default=None, metavar="N",
                    help="fail (and remove what was stored) when a chunk gets fewer than N replicas")
 
-    p = command("get", "fetch an object to a file, a directory or stdout ('-o -')", _cmd_get)
+    p = command("get", "fetch an object to a file, a directory or stdout ('-o -'), or with -r a tree",
+                _cmd_get)
     p.add_argument("bucket")
-    p.add_argument("key")
+    p.add_argument("key", help="the object's name; with -r the names' prefix ('/' for all)")
+    p.add_argument("-r", "--recursive", action="store_true",
+                   help="fetch every object named KEY/... into -o DIR, keeping the relative paths")
     p.add_argument("-o", "--output", default=None, metavar="PATH",
                    help="file or directory (default: current directory); - for stdout; a directory "
                         "given with a trailing / is created")
@@ -517,8 +587,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace an existing file with different content (default: refuse, exit 16)")
     key_options(p)
 
-    p = command("ls", "list the objects of a bucket (key, size, chunks, updated); --tag K=V filters", _cmd_ls)
-    p.add_argument("bucket")
+    p = command("ls", "list a bucket's objects (name, size, chunks, updated) and the 'directories' "
+                      "one level below BUCKET/PREFIX; --tag K=V filters", _cmd_ls)
+    p.add_argument("bucket", metavar="BUCKET[/PREFIX]")
+    p.add_argument("-r", "--recursive", action="store_true", help="every object below the prefix")
 
     p = command("keys", "X25519 keypairs for end-to-end encryption, in $XOLO_SECRET_PATH or a per-user dir",
                 _cmd_keys)

@@ -28,6 +28,7 @@ from typing import (
 import attrs
 
 from . import _protocol as P
+from . import names as N
 from ._core import ClientCore
 from ._existing import update_chunk_tags
 from ._get import Downloader, ReadOptions
@@ -35,12 +36,13 @@ from ._http import SessionFactory
 from ._put import Uploader, check_user_tags
 from .cache import Cache
 from .config import ClientConfig, Timeouts, merge_config
-from .errors import InvalidArgumentError, MictlanXError, NotFoundError
-from .listing import list_bucket
+from .errors import ForbiddenError, InvalidArgumentError, MictlanXError, NotFoundError
+from .listing import list_bucket, list_objects
 from .log import LOG_PATH_ENV, check_rotation, get_logger, release_logger
 from .models import BallMetadata, Metadata
-from .results import GetResult, ItemResult, ObjectInfo, PutResult, SavedFile
+from .results import GetResult, ItemResult, ObjectInfo, ObjectListing, PutResult, SavedFile
 from .router import Router
+from .transfer.chunking import layout_from_metadata
 from .transfer.codec import ChunkCodec, codec_for
 from .transfer.progress import ProgressArg
 from .transfer.sources import FileSource, ListSource, open_source
@@ -69,8 +71,21 @@ def _disable_on(router: Router, *, bucket_id: str, key: str) -> None:
     router.disable(bucket_id, key)
 
 
+def _check_named(info: ObjectInfo, name: str) -> None:
+    """A mapped name must find its own object: the stored name tag must be the name asked for
+    (it differs only if someone stored another object under this very key)."""
+    if name != info.key and info.name != name:
+        raise NotFoundError(f"object {info.bucket_id}@{name!r} not found (its key {info.key} holds "
+                            f"{info.name!r})", bucket_id=info.bucket_id, key=info.key)
+
+
 class Client:
     """The high-level MictlanX client.
+
+    Objects are named by any Unicode string (``"2024/cat.jpg"``, ``"日本"``): a name that is a
+    valid MictlanX key is stored under itself, any other under a key derived from it
+    (:mod:`mictlanx_sync.names`), with the exact name kept in a reserved tag; every method takes
+    the name and results show it (``.name``) beside the stored key (``.key``).
 
     Objects are split into chunks of ``chunk_size`` bytes (keys ``{key}_{i}``, ``ball_id = key``,
     tags as the reference client writes them), moved in parallel by a thread pool of
@@ -213,7 +228,8 @@ class Client:
 
         Args:
             bucket_id: the bucket (letters, digits and single ``-``/``_`` separators).
-            key: the object's key (same rule).
+            key: the object's name: any Unicode string of at most 1024 UTF-8 bytes without control
+                characters (``/`` allowed); see :mod:`mictlanx_sync.names`.
             value: bytes, bytearray, memoryview, a binary file object or an iterator of bytes
                 (a stream of unknown size is spooled to a temp file first).
             tags: user tags (str -> str); reserved names (``index``, ``num_chunks``...) are refused.
@@ -249,15 +265,18 @@ class Client:
              parallel: bool, encrypt_with: Optional[bytes] = None, overwrite: bool = False,
              min_replicas: Optional[int] = None) -> PutResult:
         """``put`` with its chunks sent on the pool (``parallel``) or on this thread."""
+        name, key = key, N.key_for(key)
         bucket_id, key, user_tags = Uploader.check_put(bucket_id, key, tags, rf)
+        user_tags.update(N.name_tags(name, key))
         writer = self._writer(encrypt_with)
         source = open_source(value)
         try:
-            return writer.put_source("put", bucket_id, key, source, user_tags, chunk_size, rf,
-                                     content_type, progress, parallel=parallel, overwrite=overwrite,
-                                     min_replicas=min_replicas)
+            result = writer.put_source("put", bucket_id, key, source, user_tags, chunk_size, rf,
+                                       content_type, progress, parallel=parallel, overwrite=overwrite,
+                                       min_replicas=min_replicas)
         finally:
             source.close()
+        return attrs.evolve(result, name=name)
 
     def put_file(self, bucket_id: str, key: str, path: Union[str, os.PathLike[str]],
                  tags: Optional[Mapping[str, str]] = None, chunk_size: Optional[SizeLike] = None,
@@ -274,18 +293,21 @@ class Client:
                   progress: ProgressArg, parallel: bool, encrypt_with: Optional[bytes] = None,
                   overwrite: bool = False, min_replicas: Optional[int] = None) -> PutResult:
         """``put_file`` with its chunks sent on the pool (``parallel``) or on this thread."""
+        object_name, key = key, N.key_for(key)
         bucket_id, key, user_tags = Uploader.check_put(bucket_id, key, tags, rf)
+        user_tags.update(N.name_tags(object_name, key))
         writer = self._writer(encrypt_with)
         name = os.path.basename(os.fspath(path))
         user_tags.setdefault(P.TAG_FULLNAME, name)
         user_tags.setdefault(P.TAG_EXTENSION, os.path.splitext(name)[1].lstrip("."))
         source = FileSource.open(path)
         try:
-            return writer.put_source("put_file", bucket_id, key, source, user_tags, chunk_size, rf,
-                                     content_type, progress, parallel=parallel, overwrite=overwrite,
-                                     min_replicas=min_replicas)
+            result = writer.put_source("put_file", bucket_id, key, source, user_tags, chunk_size, rf,
+                                       content_type, progress, parallel=parallel, overwrite=overwrite,
+                                       min_replicas=min_replicas)
         finally:
             source.close()
+        return attrs.evolve(result, name=object_name)
 
     def put_chunks(self, bucket_id: str, key: str, chunks: Sequence[Union[bytes, bytearray, memoryview]],
                    tags: Optional[Mapping[str, str]] = None, rf: int = 1, *,
@@ -293,11 +315,14 @@ class Client:
                    overwrite: bool = False, min_replicas: Optional[int] = None) -> PutResult:
         """Store caller-made chunks as one object (chunk ``i`` is ``chunks[i]``); the full
         checksum is the SHA-256 of their concatenation. See :meth:`put`."""
+        name, key = key, N.key_for(key)
         bucket_id, key, user_tags = Uploader.check_put(bucket_id, key, tags, rf)
+        user_tags.update(N.name_tags(name, key))
         source = ListSource(chunks)
-        return self._uploader.put_source("put_chunks", bucket_id, key, source, user_tags, None, rf,
-                                         content_type, progress, parallel=True, overwrite=overwrite,
-                                         min_replicas=min_replicas)
+        result = self._uploader.put_source("put_chunks", bucket_id, key, source, user_tags, None, rf,
+                                           content_type, progress, parallel=True, overwrite=overwrite,
+                                           min_replicas=min_replicas)
+        return attrs.evolve(result, name=name)
 
     # ---------------------------------------------------------------------------------------- get
     def get(self, bucket_id: str, key: str, *, progress: ProgressArg = None,
@@ -329,7 +354,15 @@ class Client:
             TransferError: a chunk could not be fetched after retries.
         """
         reader = self._reader(chunk_size, max_retries, max_paralell_gets or max_parallel_gets, decrypt_with)
-        return reader.get(bucket_id, key, progress, use_cache, parallel=True)
+        result = reader.get(bucket_id, N.key_for(key), progress, use_cache, parallel=True)
+        _check_named(result.info, key)
+        return result
+
+    def _get_one(self, bucket_id: str, name: str) -> GetResult:
+        """``get`` of one item of ``get_many``: its chunks fetched on this worker's thread."""
+        result = self._downloader.get(bucket_id, N.key_for(name), None, True, parallel=False)
+        _check_named(result.info, name)
+        return result
 
     def get_stream(self, bucket_id: str, key: str, *, decrypt_with: Optional[bytes] = None) -> Iterator[bytes]:
         """Yield the object's chunks in order, each verified against its SHA-256.
@@ -338,7 +371,7 @@ class Client:
         the last chunk; a mismatch raises ``IntegrityError`` from the generator. Chunks of an
         encrypted object are each authenticated before they are yielded.
         """
-        return self._reader(decrypt_with=decrypt_with).stream(bucket_id, key)
+        return self._reader(decrypt_with=decrypt_with).stream(bucket_id, N.key_for(key))
 
     def get_to_file(self, bucket_id: str, key: Optional[str] = None,
                     output_path: Optional[Union[str, os.PathLike[str]]] = None, fullname: Optional[str] = None, *,
@@ -356,7 +389,7 @@ class Client:
         Args:
             key: the object (the seed passes it as ``ball_id=``; give one of the two).
             output_path: a directory (the file name is ``fullname``, else the ``fullname`` tag,
-                else ``{key}.{extension}``, else ``key``, always reduced to a bare name) or a file
+                else ``{name}.{extension}``, else the name's last part, always a bare name) or a file
                 path. A missing directory is created when the path ends with a separator or when
                 ``fullname`` is given.
             fullname: the file name inside the ``output_path`` directory.
@@ -379,26 +412,70 @@ class Client:
         if name is None or output_path is None:
             raise InvalidArgumentError("get_to_file needs the object (key= or ball_id=) and an output_path")
         reader = self._reader(chunk_size, max_retries, max_paralell_gets, decrypt_with)
-        return reader.to_file(bucket_id, name, os.fspath(output_path), fullname, progress, overwrite=overwrite)
+        return reader.to_file(bucket_id, N.key_for(name), os.fspath(output_path), fullname, progress,
+                              overwrite=overwrite)
+
+    def get_range(self, bucket_id: str, key: str, start: int = 0, end: Optional[int] = None, *,
+                  info: Optional[ObjectInfo] = None) -> bytes:
+        """Bytes ``[start, end)`` of an object (Python slice bounds: negative values count from
+        the end, ``end=None`` is the end), fetching only the chunks that cover them, each
+        verified against its SHA-256 (the whole-object checksum cannot be checked on a part).
+
+        Costs 1 request to list the chunks (none when ``info`` from :meth:`stat` is given) plus
+        1 per covering chunk: a 100-byte read of a 1 GB object in 1 MB chunks reads 1 or 2 chunks.
+        Encrypted objects are not supported here (read them whole with :meth:`get`).
+
+        Raises:
+            NotFoundError: no such object.
+            ForbiddenError: the object is disabled.
+            InvalidArgumentError: ``start``/``end`` are not integers, or the object is encrypted.
+        """
+        for what, value in (("start", start), ("end", end)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise InvalidArgumentError(f"{what} must be an integer, got {value!r}")
+        if info is None:
+            info = self.get_metadata(bucket_id, key)
+        if info.is_disabled:
+            raise ForbiddenError(f"object {bucket_id}@{info.name} is disabled", bucket_id=bucket_id,
+                                 key=info.key, status=403)
+        if P.TAG_ENCRYPTION in info.chunks[0].tags:
+            raise InvalidArgumentError(f"{bucket_id}@{info.name} is encrypted: ranged reads need the "
+                                       f"plaintext layout; read it whole with get()", bucket_id=bucket_id,
+                                       key=info.key)
+        layout = layout_from_metadata(info.bucket_id, info.key, info.chunks)
+        begin, stop, _ = slice(start, end).indices(layout.size)
+        with self._core.operation("get_range", bucket_id, info.key) as record:
+            data = self._downloader.read_range(layout, begin, stop)
+            record["bytes"] = len(data)
+        return data
 
     def get_chunk(self, bucket_id: str, key: str, index: int) -> Tuple[Metadata, bytes]:
         """One chunk of an object and its metadata, verified against the chunk's SHA-256."""
-        return self._downloader.chunk(bucket_id, key, index)
+        return self._downloader.chunk(bucket_id, N.key_for(key), index)
 
     # ---------------------------------------------------------------------------------- metadata
     def get_metadata(self, bucket_id: str, key: str) -> ObjectInfo:
-        """An object's size, checksum, tags and chunk metadata (1 request).
+        """An object's size, checksum, tags and chunk metadata (1 request); ``.name`` is its
+        name and ``.key`` the key it is stored under.
 
         Raises:
             NotFoundError: no such object.
         """
-        layout = self._downloader.layout(bucket_id, key)
-        return ObjectInfo.from_chunks(bucket_id, key, layout.chunks, layout.full_checksum)
+        return self._stat(bucket_id, key, explain_missing=True)
+
+    def _stat(self, bucket_id: str, name: str, explain_missing: bool) -> ObjectInfo:
+        mapped = N.key_for(name)
+        layout = self._downloader.layout(bucket_id, mapped, explain_missing=explain_missing)
+        info = ObjectInfo.from_chunks(bucket_id, mapped, layout.chunks, layout.full_checksum)
+        _check_named(info, name)
+        return info
+
+    stat = get_metadata
 
     def exists(self, bucket_id: str, key: str) -> bool:
         """Whether the object exists."""
         try:
-            self._downloader.layout(bucket_id, key, explain_missing=False)
+            self._stat(bucket_id, key, explain_missing=False)
         except NotFoundError:
             return False
         return True
@@ -409,15 +486,37 @@ class Client:
         P.check_id(ball_id, "ball_id")
         return self._core.with_router(lambda r: r.get_by_ball_id(bucket_id, ball_id))
 
-    def get_bucket_metadata(self, bucket_id: str, tags: Optional[Mapping[str, str]] = None) -> List[ObjectInfo]:
+    def get_bucket_metadata(self, bucket_id: str, tags: Optional[Mapping[str, str]] = None, *,
+                            prefix: Optional[str] = None) -> List[ObjectInfo]:
         """Every object of a bucket, grouped by ball_id and de-duplicated across replicas; with
-        ``tags``, only those whose tags hold every ``name=value``.
+        ``tags``, only those whose tags hold every ``name=value``; with ``prefix``, only those
+        whose name starts with it (sorted by name; filtered by the client).
 
         Empty (0-byte) objects are not listed: routers leave size-0 balls out of bucket listings
         (PROTOCOL §5.9, as the reference router does). Reach them by key. The list's
         ``unavailable_peers`` and ``warning`` say which peers were unavailable: what they hold is
         missing from the listing."""
-        return list_bucket(self._core, bucket_id, tags=tags)
+        if prefix is None:
+            return list_bucket(self._core, bucket_id, tags=tags)
+        return list(list_objects(self._core, bucket_id, prefix, tags=tags, include_empty=False).objects)
+
+    def list_objects(self, bucket_id: str, prefix: str = "", delimiter: Optional[str] = None, *,
+                     tags: Optional[Mapping[str, str]] = None) -> ObjectListing:
+        """The objects whose names start with ``prefix``, sorted by name, and with a ``delimiter``
+        (usually ``"/"``) the common prefixes ("directories") one level below it, like S3; with
+        ``tags``, only objects whose tags hold every ``name=value``.
+
+        Against our VSS empty objects are listed too; a reference router leaves them out.
+
+        Example:
+            >>> with Client(uri) as client:
+            ...     for name in ("2024/a.csv", "2024/q1/b.csv", "2025/c.csv"):
+            ...         _ = client.put("listing-doc", name, b"x")
+            ...     page = client.list_objects("listing-doc", "2024/", delimiter="/")
+            ...     [o.name for o in page.objects], page.prefixes
+            (['2024/a.csv'], ('2024/q1/',))
+        """
+        return list_objects(self._core, bucket_id, prefix, delimiter, tags=tags)
 
     def find(self, bucket_id: str, **tags: str) -> List[ObjectInfo]:
         """The objects of a bucket whose tags hold every ``name=value`` given (the seed's query
@@ -440,8 +539,10 @@ class Client:
                 every update with a 500, PROTOCOL §11.5).
         """
         new_tags = check_user_tags(tags)
+        name, key = key, N.key_for(key)
         with self._core.operation("update_tags", bucket_id, key):
             layout = self._downloader.layout(bucket_id, key)
+            _check_named(ObjectInfo.from_chunks(bucket_id, key, layout.chunks, layout.full_checksum), name)
             try:
                 updated = update_chunk_tags(self._core, bucket_id, key, layout.chunks, new_tags)
             finally:
@@ -450,6 +551,7 @@ class Client:
 
     def disable(self, bucket_id: str, key: str) -> None:
         """Disable every chunk of an object; reads then fail with ``ForbiddenError``."""
+        key = N.key_for(key)
         with self._core.operation("disable", bucket_id, key):
             layout = self._downloader.layout(bucket_id, key)
             for meta in layout.chunks:
@@ -460,6 +562,7 @@ class Client:
     def delete(self, bucket_id: str, key: str) -> int:
         """Delete every chunk of an object through every router; returns the replicas deleted
         (0 when the object did not exist)."""
+        key = N.key_for(key)
         with self._core.operation("delete", bucket_id, key) as record:
             self._core.cache.invalidate((bucket_id, key))
             P.check_id(bucket_id, "bucket_id")
@@ -492,6 +595,11 @@ class Client:
         P.check_id(ball_id, "ball_id")
         self._core.cache.invalidate((bucket_id, ball_id))
         return sum(self._core.on_every_router(lambda r: r.delete_by_ball_id(bucket_id, ball_id).n_deletes))
+
+    def delete_many(self, bucket_id: str, keys: Iterable[str]) -> List[ItemResult[int]]:
+        """Delete many objects over the shared pool, one object per worker; one result (the
+        replicas deleted) or error per item."""
+        return self._run_many([(key, functools.partial(self.delete, bucket_id, key)) for key in keys])
 
     def delete_bucket(self, bucket_id: str) -> int:
         """Delete every listed object of a bucket; returns the number of objects deleted.
@@ -528,7 +636,7 @@ class Client:
         """Fetch many objects over the shared pool, one object per worker; one result or error
         per item."""
         return self._run_many([
-            (key, functools.partial(self._downloader.get, bucket_id, key, None, True, parallel=False))
+            (key, functools.partial(self._get_one, bucket_id, key))
             for key in keys])
 
     def _run_many(self, calls: List[Tuple[str, Callable[[], R]]]) -> List[ItemResult[R]]:

@@ -7,18 +7,23 @@ from typing import Dict, Generic, Optional, Sequence, Tuple, TypeVar
 import attrs
 
 from . import _protocol as P
+from . import names as N
 from .errors import MictlanXError
 from .models import Metadata
 from .transfer.codec import AES_256_GCM, AESGCMCodec
 
-__all__ = ["ObjectInfo", "PutResult", "GetResult", "ItemResult", "SavedFile"]
+__all__ = ["ObjectInfo", "PutResult", "GetResult", "ItemResult", "SavedFile", "ObjectListing"]
 
 T = TypeVar("T")
 
 
 @attrs.frozen(kw_only=True)
 class ObjectInfo:
-    """One logical object: its size, full checksum, tags and chunk metadata (in index order)."""
+    """One logical object: its size, full checksum, tags and chunk metadata (in index order).
+
+    ``name`` is the user's name of the object; ``key`` the MictlanX key it is stored under (what
+    another MictlanX client would use). They differ only for names that are not valid keys
+    (see :mod:`mictlanx_sync.names`)."""
 
     bucket_id: str
     key: str
@@ -30,6 +35,7 @@ class ObjectInfo:
     updated_at: int
     chunks: Tuple[Metadata, ...]
     is_disabled: bool = False
+    name: str = attrs.field(default=attrs.Factory(lambda self: self.key, takes_self=True))
 
     @classmethod
     def from_chunks(cls, bucket_id: str, key: str, chunks: Sequence[Metadata], checksum: str) -> ObjectInfo:
@@ -49,7 +55,7 @@ class ObjectInfo:
                    checksum=checksum,
                    num_chunks=len(chunks), tags=tags, content_type=first.content_type,
                    updated_at=updated_at, chunks=tuple(chunks),
-                   is_disabled=any(c.is_disabled for c in chunks))
+                   is_disabled=any(c.is_disabled for c in chunks), name=N.name_of(key, first.tags))
 
 
 @attrs.frozen(kw_only=True)
@@ -61,7 +67,7 @@ class PutResult:
     it an error). ``already_stored`` is True when the same content was already stored under the
     key and nothing was written (no replica added); ``tags_updated`` says whether the tags of
     that stored object were changed to the ones given (``replicas`` is then empty: a listing
-    names no peers).
+    names no peers). ``name`` is the user's name, ``key`` the MictlanX key it is stored under.
     """
 
     bucket_id: str
@@ -74,6 +80,7 @@ class PutResult:
     chunk_replicas: Tuple[int, ...] = ()
     already_stored: bool = False
     tags_updated: bool = False
+    name: str = attrs.field(default=attrs.Factory(lambda self: self.key, takes_self=True))
 
     @property
     def min_chunk_replicas(self) -> int:
@@ -141,3 +148,19 @@ class SavedFile(str):
 
     def __reduce__(self) -> Tuple[object, ...]:
         return (SavedFile, (str(self), self.unchanged))
+
+
+@attrs.frozen(kw_only=True)
+class ObjectListing:
+    """One page of ``Client.list_objects``: the objects whose names start with ``prefix`` and,
+    with a ``delimiter``, the common prefixes that stand for the "directories" below it (as S3's
+    ``CommonPrefixes``). Both sorted by name. ``unavailable_peers``/``warning`` as for
+    ``get_bucket_metadata``: a listing made without some peers may be short."""
+
+    bucket_id: str
+    prefix: str
+    delimiter: Optional[str]
+    objects: Tuple[ObjectInfo, ...]
+    prefixes: Tuple[str, ...]
+    unavailable_peers: Tuple[str, ...] = ()
+    warning: str = ""

@@ -336,7 +336,7 @@ def test_bench_latency_runs_everything_through_the_proxy(vss: Any, capsys: Any) 
 # ------------------------------------------------------------------------------------ exit codes
 def test_invalid_key_exits_2(vss: Any, bucket: str, tmp_path: Any, capsys: Any) -> None:
     src = write(tmp_path / "x.bin", b"x")
-    code, _, err = run(capsys, "put", bucket, "bad key!", src, "--uri", vss.uri)
+    code, _, err = run(capsys, "put", bucket, "bad\tkey", src, "--uri", vss.uri)  # "bad key!" is a name now
     assert code == 2 and "invalid argument" in one_error_line(err)
     code, _, err = run(capsys, "put", bucket, "k", tmp_path / "missing.bin", "--uri", vss.uri)
     assert code == 2 and "missing.bin" in one_error_line(err)
@@ -470,3 +470,30 @@ def test_ctrl_c_during_put_exits_130(vss: Any, bucket: str, tmp_path: Any, capsy
     monkeypatch.setattr(Client, "put_file", interrupted)
     code, out, err = run(capsys, "put", bucket, "k", write(tmp_path / "f", b"data"), "--uri", vss.uri)
     assert code == 130 and out == "" and err.strip() == "mictlanx-sync: interrupted"
+
+
+def test_names_ls_prefix_and_trees(vss: Any, bucket: str, tmp_path: Any, capsys: Any) -> None:
+    tree = tmp_path / "tree"
+    for rel, data in {"a.csv": b"a", "2024/cat.jpg": b"meow", "2024/q1/b b.txt": b"bb", "日本.txt": b"jp"}.items():
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tree / rel).write_bytes(data)
+    code, out, err = run(capsys, "put", "-r", bucket, "photos", tree, "--uri", vss.uri)
+    assert code == 0 and "4 file(s) stored" in out, err
+    listed = run_json(capsys, "ls", f"{bucket}/photos/", "--uri", vss.uri)
+    assert [e.get("prefix") or e["name"] for e in listed] == ["photos/2024/", "photos/a.csv", "photos/日本.txt"]
+    code, out, _ = run(capsys, "ls", f"{bucket}/photos/2024/", "-r", "--uri", vss.uri)
+    assert [line.split("\t")[0] for line in out.splitlines()] == ["photos/2024/cat.jpg", "photos/2024/q1/b b.txt"]
+    info = run_json(capsys, "stat", bucket, "photos/2024/cat.jpg", "--uri", vss.uri)
+    assert info["name"] == "photos/2024/cat.jpg" and info["key"].startswith("photos_2024_cat-jpg-")
+    out_dir = tmp_path / "back"
+    code, out, err = run(capsys, "get", "-r", bucket, "photos/2024", "-o", out_dir, "--uri", vss.uri)
+    assert code == 0 and "2 file(s) fetched" in out, err
+    assert (out_dir / "cat.jpg").read_bytes() == b"meow" and (out_dir / "q1" / "b b.txt").read_bytes() == b"bb"
+    code, out, err = run(capsys, "get", "-r", bucket, "/", "-o", tmp_path / "all", "--uri", vss.uri)
+    assert code == 0 and (tmp_path / "all" / "photos" / "日本.txt").read_bytes() == b"jp"
+    # a name that would leave the target directory is refused before anything is written
+    code, _, err = run(capsys, "put", bucket, "../evil", tree / "a.csv", "--uri", vss.uri)
+    assert code == 0
+    code, _, err = run(capsys, "get", "-r", bucket, "/", "-o", tmp_path / "safe", "--uri", vss.uri)
+    assert code == 2 and "../evil" in one_error_line(err)
+    assert not (tmp_path / "evil").exists()

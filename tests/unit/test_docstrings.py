@@ -11,7 +11,7 @@ import pytest
 
 import mictlanx_sync
 
-LIVE = {"mictlanx_sync.client"}
+LIVE = {"mictlanx_sync.client", "mictlanx_sync.fs"}
 MODULES = sorted(m.name for m in pkgutil.walk_packages(mictlanx_sync.__path__, "mictlanx_sync.")
                  if m.name not in LIVE and not m.name.endswith("__main__"))
 
