@@ -309,7 +309,7 @@ def _get_tree(args: argparse.Namespace) -> int:
         plan = [(o.name, os.path.join(target, _safe_relative(o.name[len(prefix):]))) for o in objects]
         for name, path in plan:
             os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-            client.get_to_file(args.bucket, name, path)
+            client.get_to_file(args.bucket, name, path, overwrite=args.force)
             _emit(args, sys.stdout, {"bucket_id": args.bucket, "name": name, "path": path},
                   f"get {args.bucket}/{name} -> {path}")
     if not args.json:

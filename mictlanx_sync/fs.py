@@ -223,7 +223,7 @@ class MictlanXFileSystem(AbstractFileSystem):  # type: ignore[misc]
                     outfile.write(piece)
                 return
             os.makedirs(os.path.dirname(os.path.abspath(lpath)), exist_ok=True)
-            self.client.get_to_file(bucket, name, lpath)
+            self.client.get_to_file(bucket, name, lpath, overwrite=True)  # fsspec replaces local files
         except NotFoundError as exc:
             raise FileNotFoundError(rpath) from exc
 

@@ -72,7 +72,7 @@ def test_the_protocol_is_registered_by_entry_point(vss) -> None:
     fs.client.close()
 
 
-def test_ls_info_and_directories(mfs: MictlanXFileSystem) -> None:
+def test_ls_info_and_directories(mfs: MictlanXFileSystem, tmp_path: Any) -> None:
     b = unique_bucket("fs")
     mfs.pipe_file(f"{b}/x/data.csv", b"a,b\n1,2\n")
     mfs.pipe_file(f"{b}/x/y/deep.txt", b"deep")
@@ -89,6 +89,10 @@ def test_ls_info_and_directories(mfs: MictlanXFileSystem) -> None:
     with pytest.raises(FileNotFoundError):
         mfs.cat_file(f"{b}/nope")
     assert sorted(mfs.find(b)) == [f"{b}/top.txt", f"{b}/x/data.csv", f"{b}/x/y/deep.txt"]
+    local = tmp_path / "top.txt"
+    local.write_bytes(b"an older local file")
+    mfs.get_file(f"{b}/top.txt", str(local))  # fsspec's get replaces local files
+    assert local.read_bytes() == b"top"
     mfs.makedirs(f"{b}/empty/dir")  # a no-op
     assert not mfs.exists(f"{b}/empty")
     with pytest.raises(NotImplementedError, match="immutable"):
