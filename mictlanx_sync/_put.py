@@ -6,14 +6,14 @@ import functools
 import hashlib
 import time
 import uuid
-from typing import Dict, List, Mapping, Optional, Set, Tuple, Union
+from typing import Dict, List, Mapping, Optional, Tuple, Union
 
 from . import _protocol as P
 from . import deadline
 from ._core import PASSTHROUGH, ClientCore
 from ._diagnose import explain, puzzling
 from ._existing import Existing, Plan, delete_keys, look, plan_put, update_chunk_tags
-from ._undo import PutTracker, undo_interrupted_put
+from ._undo import PutTracker, delete_own_chunks, undo_interrupted_put
 from .config import check_chunk_size
 from .errors import (
     AlreadyExistsError,
@@ -51,29 +51,6 @@ def check_user_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
     if updated_at is not None and not updated_at.isdigit():
         raise InvalidArgumentError(f"tag 'updated_at' must be an integer string, got {updated_at!r}")
     return user_tags
-
-
-def _delete_own(router: Router, *, bucket_id: str, ball_id: str, chunks: List[Tuple[str, str]]) -> int:
-    """Delete the chunks ``(chunk key, checksum)`` of a failed put that still hold its checksum on
-    every listed replica (another writer's chunk under the same key is kept). One listing
-    (``/chunks``) says what is stored, since a real MictlanX router ignores the conditional
-    ``?checksum=``; the deletes are conditional too (our VSS enforces it). Returns the count."""
-    try:
-        listed = router.get_by_ball_id(bucket_id, ball_id).chunks
-    except NotFoundError:
-        return 0
-    stored: Dict[str, Set[str]] = {}
-    for meta in listed:
-        stored.setdefault(meta.key, set()).add(meta.checksum)
-    deleted = 0
-    for chunk_key, checksum in chunks:
-        if stored.get(chunk_key) != {checksum}:
-            continue
-        try:
-            deleted += router.delete(bucket_id, chunk_key, checksum=checksum).n_deletes
-        except (NotFoundError, AlreadyExistsError):  # gone, or replaced between the two calls
-            continue
-    return deleted
 
 
 class Uploader:
@@ -215,7 +192,7 @@ class Uploader:
                 raise
             except BaseException as exc:  # Ctrl-C, SystemExit...: no orphan chunks either
                 stamp = None if P.TAG_UPDATED_AT in user_tags else base_tags[P.TAG_UPDATED_AT]
-                undo_interrupted_put(core, bucket_id, key, tracker, stamp, exc)
+                undo_interrupted_put(core, bucket_id, key, tracker, sums, stamp, exc)
                 raise
             finally:
                 meter.close()
@@ -251,15 +228,15 @@ class Uploader:
     def remove_chunks(self, bucket_id: str, ball_id: str, chunks: List[Tuple[str, str]],
                       cause: MictlanXError) -> None:
         """Undo a failed put: delete the chunks ``(chunk key, checksum)`` it stored, through every
-        router, each only while it still holds this put's checksum (:func:`_delete_own`). A
+        router, each only while it still holds this put's checksum (:func:`~mictlanx_sync._undo.delete_own_chunks`). A
         failure here is attached to ``cause`` (as a note) rather than hiding it. The cleanup has
         its own deadline (``timeouts.metadata``): a put that failed at its deadline still cleans up."""
         if not chunks:
             return
         with deadline.fresh(self._core.config.timeouts.metadata):
             try:
-                self._core.on_every_router(functools.partial(_delete_own, bucket_id=bucket_id, ball_id=ball_id,
-                                                             chunks=list(chunks)))
+                self._core.on_every_router(functools.partial(delete_own_chunks, bucket_id=bucket_id,
+                                                             ball_id=ball_id, chunks=list(chunks)))
             except MictlanXError as exc:
                 if hasattr(cause, "add_note"):  # Python 3.11+
                     cause.add_note(f"cleanup of {bucket_id}@{ball_id} failed: {exc}")

@@ -13,14 +13,15 @@ import contextlib
 import functools
 import threading
 import time
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Mapping, Optional, Set, Tuple
 
 from . import _protocol as P
+from . import deadline as deadlines
 from ._core import ClientCore
-from .errors import MictlanXError, NotFoundError
+from .errors import AlreadyExistsError, MictlanXError, NotFoundError
 from .router import Router
 
-__all__ = ["PutTracker", "undo_interrupted_put", "CLEANUP_SECONDS"]
+__all__ = ["PutTracker", "delete_own_chunks", "undo_interrupted_put", "CLEANUP_SECONDS"]
 
 CLEANUP_SECONDS = 30.0
 """The longest an interrupted put spends removing its chunks before it gives up and says so."""
@@ -76,18 +77,38 @@ def _stored_by(router: Router, *, bucket_id: str, chunk_key: str, stamp: str) ->
     return meta.tags.get(P.TAG_UPDATED_AT) == stamp
 
 
-def _delete(router: Router, *, bucket_id: str, chunk_key: str) -> int:
-    return router.delete(bucket_id, chunk_key).n_deletes
+def delete_own_chunks(router: Router, *, bucket_id: str, ball_id: str, chunks: List[Tuple[str, str]]) -> int:
+    """Delete the chunks ``(chunk key, checksum)`` of a failed put that still hold its checksum on
+    every listed replica (another writer's chunk under the same key is kept). One listing
+    (``/chunks``) says what is stored, since a real MictlanX router ignores the conditional
+    ``?checksum=``; the deletes are conditional too (our VSS enforces it). Returns the count."""
+    try:
+        listed = router.get_by_ball_id(bucket_id, ball_id).chunks
+    except NotFoundError:
+        return 0
+    stored: Dict[str, Set[str]] = {}
+    for meta in listed:
+        stored.setdefault(meta.key, set()).add(meta.checksum)
+    deleted = 0
+    for chunk_key, checksum in chunks:
+        if stored.get(chunk_key) != {checksum}:
+            continue
+        try:
+            deleted += router.delete(bucket_id, chunk_key, checksum=checksum).n_deletes
+        except (NotFoundError, AlreadyExistsError):  # gone, or replaced between the two calls
+            continue
+    return deleted
 
 
 def undo_interrupted_put(core: ClientCore, bucket_id: str, key: str, tracker: PutTracker,
-                         stamp: Optional[str], cause: BaseException,
+                         checksums: Mapping[str, str], stamp: Optional[str], cause: BaseException,
                          timeout: float = CLEANUP_SECONDS) -> None:
     """Remove the chunks an interrupted put stored, within ``timeout`` seconds.
 
     ``stamp`` is the ``updated_at`` tag this put generated (None when the caller gave its own):
     an ``uncertain`` chunk is removed only when the stored one carries it, so a chunk that was
-    there before this put is never removed.
+    there before this put is never removed. Chunks are removed as a failed put's are
+    (:func:`delete_own_chunks`: only while they still hold this put's checksum, from ``checksums``).
 
     Raises:
         KeyboardInterrupt: a second Ctrl-C abandoned the cleanup; the message names the key.
@@ -111,14 +132,17 @@ def undo_interrupted_put(core: ClientCore, bucket_id: str, key: str, tracker: Pu
                     doomed.append(chunk_key)
             except MictlanXError:
                 left.append(chunk_key)
-        for index, chunk_key in enumerate(doomed):
-            if time.monotonic() > deadline:
-                left.extend(doomed[index:])
-                break
+        remaining = deadline - time.monotonic()
+        if doomed and remaining <= 0:
+            left.extend(doomed)
+        elif doomed:
             try:
-                core.on_every_router(functools.partial(_delete, bucket_id=bucket_id, chunk_key=chunk_key))
+                with deadlines.fresh(remaining):
+                    core.on_every_router(functools.partial(
+                        delete_own_chunks, bucket_id=bucket_id, ball_id=key,
+                        chunks=[(chunk_key, checksums[chunk_key]) for chunk_key in doomed]))
             except MictlanXError:
-                left.append(chunk_key)
+                left.extend(doomed)
     except KeyboardInterrupt:
         message = f"put of {bucket_id}@{key} interrupted; cleanup abandoned, chunks may remain: {manual}"
         core.log.warning(message)

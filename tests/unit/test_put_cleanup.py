@@ -10,7 +10,7 @@ import responses
 
 from mictlanx_sync import Router
 from mictlanx_sync import _protocol as P
-from mictlanx_sync._put import _delete_own
+from mictlanx_sync._undo import delete_own_chunks as _delete_own
 
 BASE = "http://router.test:60666"
 MINE, THEIRS = "aa" * 32, "bb" * 32
