@@ -26,7 +26,7 @@ from ._core import ClientCore
 from .errors import AlreadyExistsError, IntegrityError, NotFoundError, ServerError
 from .models import Metadata
 from .router import Router
-from .transfer.chunking import ChunkSpan, ObjectLayout, layout_from_metadata
+from .transfer.chunking import ChunkSpan, ObjectLayout, layout_from_metadata, object_chunks
 
 __all__ = ["Existing", "Plan", "look", "plan_put", "update_chunk_tags", "delete_keys"]
 
@@ -62,7 +62,7 @@ def look(core: ClientCore, bucket_id: str, key: str) -> Existing:
         listing = core.with_router(lambda r: r.get_by_ball_id(bucket_id, key))
     except NotFoundError:
         return Existing(listed=(), layout=None)
-    chunks = tuple(c for c in listing.chunks if c.key == key or c.tags.get(P.TAG_GROUP_ID, key) == key)
+    chunks = tuple(object_chunks(listing.chunks, key))
     if not chunks:
         return Existing(listed=(), layout=None)
     try:

@@ -35,7 +35,7 @@ from .errors import (
 from .models import Metadata
 from .results import GetResult, ObjectInfo, SavedFile
 from .router import Router
-from .transfer.chunking import ObjectLayout, check_size, layout_from_metadata
+from .transfer.chunking import ObjectLayout, check_size, layout_from_metadata, object_chunks
 from .transfer.codec import IDENTITY, ChunkCodec, ChunkContext
 from .transfer.manager import CancelToken
 from .transfer.progress import Progress, ProgressArg
@@ -184,7 +184,7 @@ class Downloader:
         try:
             listing = self._core.with_router(lambda r: r.get_by_ball_id(bucket_id, key),
                                              attempts=self._opts.attempts)
-            chunks = [c for c in listing.chunks if c.key == key or c.tags.get(P.TAG_GROUP_ID, key) == key]
+            chunks = object_chunks(listing.chunks, key)
             if chunks:
                 return self._noted(layout_from_metadata(bucket_id, key, chunks))
         except NotFoundError:

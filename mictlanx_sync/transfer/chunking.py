@@ -12,7 +12,7 @@ from ..config import MAX_OBJECT_SIZE
 from ..errors import IntegrityError, NotFoundError, ProtocolError
 from ..models import Metadata
 
-__all__ = ["ChunkSpan", "ObjectLayout", "plan_chunks", "layout_from_metadata", "check_size"]
+__all__ = ["ChunkSpan", "ObjectLayout", "plan_chunks", "object_chunks", "layout_from_metadata", "check_size"]
 
 
 @attrs.frozen(kw_only=True)
@@ -84,6 +84,12 @@ def _int_tag(meta: Metadata, name: str) -> int:
     except (KeyError, ValueError) as exc:
         raise IntegrityError(f"chunk {meta.key!r} has no valid {name!r} tag ({meta.tags.get(name)!r})",
                              bucket_id=meta.bucket_id, key=meta.key) from exc
+
+
+def object_chunks(listed: Sequence[Metadata], key: str) -> List[Metadata]:
+    """The entries of a ``/chunks`` listing of ``key`` that belong to the object ``key``: its bare
+    ball or its chunks (``group_id`` tag), not balls of another object sharing the ball_id."""
+    return [c for c in listed if c.key == key or c.tags.get(P.TAG_GROUP_ID, key) == key]
 
 
 def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -> ObjectLayout:
