@@ -27,6 +27,7 @@ from .errors import (
     MictlanXError,
     NetworkError,
     NotFoundError,
+    PreconditionFailedError,
     ProtocolError,
     RequestTimeoutError,
     ServerError,
@@ -42,7 +43,8 @@ logging.getLogger("mictlanx_sync").addHandler(logging.NullHandler())
 __all__ = [
     "__version__", "errors", "models", "Client", "Peer", "Router", "MictlanXURI",
     "MictlanXError", "InvalidArgumentError", "InvalidURIError", "NotFoundError", "AlreadyExistsError",
-    "MaxAvailabilityReachedError", "NetworkError", "ConnectFailedError", "RequestTimeoutError",
+    "MaxAvailabilityReachedError", "PreconditionFailedError", "NetworkError", "ConnectFailedError",
+    "RequestTimeoutError",
     "ServerError", "BadRequestError", "ForbiddenError", "ProtocolError", "IntegrityError", "TransferError",
     "LocalIOError", "LocalFileExistsError",
 ]

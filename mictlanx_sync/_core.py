@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, Set, TypeVar
 
 from . import _fork, deadline
 from .balancer import RoundRobinBalancer
@@ -58,7 +58,23 @@ class ClientCore:
         # never wait on anything, so any thread (a worker of ``executor`` too) may wait on them.
         self.lookahead = self._new_lookahead()
         self.closed = False
+        # Base URLs of the routers whose step 1 answered that it checked ``If-None-Match: *``
+        # (the local VSS): there a new one-chunk object needs no lookup before it is written
+        # (mictlanx_sync/_put.py). Learned from replies, forgotten when one does not say so.
+        self._checks_new_keys: Set[str] = set()
         _fork.register(self, ClientCore._after_fork)
+
+    def routers_check_new_keys(self) -> bool:
+        """Every router has shown that its step 1 refuses a stored key on ``If-None-Match: *``."""
+        return all(router.base_url in self._checks_new_keys for router in self.routers)
+
+    def note_new_key_check(self, router: Router, checked: bool) -> None:
+        """Record whether ``router``'s step 1 checked ``If-None-Match: *`` (set operations are
+        atomic: no lock)."""
+        if checked:
+            self._checks_new_keys.add(router.base_url)
+        else:
+            self._checks_new_keys.discard(router.base_url)
 
     def _new_executor(self) -> ThreadPoolExecutor:
         return ThreadPoolExecutor(max_workers=self.config.transfer.max_workers, thread_name_prefix="mictlanx")

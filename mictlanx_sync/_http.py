@@ -39,13 +39,14 @@ SessionFactory = Callable[[], requests.Session]
 _CODE_CLASSES: Dict[int, Type[errors.MictlanXError]] = {
     400: errors.BadRequestError, 401: errors.ForbiddenError, 403: errors.ForbiddenError,
     404: errors.NotFoundError, 405: errors.AlreadyExistsError, 409: errors.AlreadyExistsError,
+    412: errors.PreconditionFailedError,
     501: errors.IntegrityError, 666: errors.MaxAvailabilityReachedError,
     1000: errors.NetworkError, 1001: errors.ConnectFailedError, 1004: errors.RequestTimeoutError,
 }
 _STATUS_CLASSES: Dict[int, Type[errors.MictlanXError]] = {
     400: errors.BadRequestError, 401: errors.ForbiddenError, 403: errors.ForbiddenError,
     404: errors.NotFoundError, 409: errors.AlreadyExistsError, 411: errors.BadRequestError,
-    413: errors.BadRequestError, 422: errors.BadRequestError,
+    412: errors.PreconditionFailedError, 413: errors.BadRequestError, 422: errors.BadRequestError,
 }
 
 

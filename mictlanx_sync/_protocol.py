@@ -52,6 +52,13 @@ H_FORCE_GET = "Force-Get"
 H_FORCE = "Force"
 H_PEER_ID = "Peer-Id"
 H_N_DELETES = "n-deletes"
+# Step 1 with ``If-None-Match: *`` (local VSS router only): 412 when any live peer holds the key,
+# checked by the router before any task is opened; a router that checked says so in the reply's
+# ``extra`` (``{"precondition": "if-none-match"}``). A real MictlanX router ignores the header and
+# answers ``extra={}``: the SDK then looks before it writes (mictlanx_sync/_existing.py).
+H_IF_NONE_MATCH = "If-None-Match"
+EXTRA_PRECONDITION = "precondition"
+PRECONDITION_IF_NONE_MATCH = "if-none-match"
 # Opt-in access control of the local VSS (``Authorization: Bearer <token>``); a real MictlanX
 # router ignores the header.
 H_AUTHORIZATION = "Authorization"

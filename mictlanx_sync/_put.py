@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import hashlib
 import time
 import uuid
 from typing import Dict, List, Mapping, Optional, Tuple, Union
+
+import attrs
 
 from . import _protocol as P
 from . import deadline
@@ -23,11 +26,13 @@ from .errors import (
     MaxAvailabilityReachedError,
     MictlanXError,
     NotFoundError,
+    PreconditionFailedError,
     ServerError,
     TransferError,
 )
 from .results import PutResult
 from .router import Router
+from .transfer.chunking import ChunkSpan
 from .transfer.codec import IDENTITY, ChunkCodec, ChunkContext
 from .transfer.manager import CancelToken
 from .transfer.progress import Progress, ProgressArg
@@ -51,6 +56,42 @@ def check_user_tags(tags: Optional[Mapping[str, str]]) -> Dict[str, str]:
     if updated_at is not None and not updated_at.isdigit():
         raise InvalidArgumentError(f"tag 'updated_at' must be an integer string, got {updated_at!r}")
     return user_tags
+
+
+class _NotNew(Exception):
+    """Step 1 of a put that did not look first found the key stored; nothing was written (internal)."""
+
+
+class _Guard(enum.Enum):
+    """How step 1 of a chunk is guarded: not (``NONE``), or with ``If-None-Match: *`` after the
+    put looked (``LOOKED``: a 412 means a racing writer) or instead of looking (``NOT_LOOKED``)."""
+
+    NONE = "none"
+    LOOKED = "looked"
+    NOT_LOOKED = "not_looked"
+
+
+@attrs.define(kw_only=True)
+class _Job:
+    """One put, prepared: what to store and how (``Uploader.put_source`` builds it, ``_write`` runs it)."""
+
+    event: str
+    bucket_id: str
+    key: str
+    source: Source
+    spans: List[ChunkSpan]
+    user_tags: Dict[str, str]
+    base_tags: Dict[str, str]
+    rf: int
+    content_type: str
+    progress: ProgressArg
+    parallel: bool
+    overwrite: bool
+    min_replicas: Optional[int]
+    started: float
+    full_checksum: str = ""
+    chunk_sums: List[str] = attrs.field(factory=list)
+    version: str = attrs.field(factory=lambda: uuid.uuid4().hex)
 
 
 class Uploader:
@@ -90,6 +131,11 @@ class Uploader:
         old object is deleted (chunk 0 first) before the new one is written (chunk 0 last): from
         the first delete until the new chunk 0 is stored the key reads as absent, and a put that
         fails inside that window leaves it absent, never partial.
+
+        A one-chunk object skips the lookup where every router has shown that its step 1 checks
+        ``If-None-Match: *`` (the local VSS): step 1 itself then refuses a stored key (412),
+        before any byte, and only then is the key looked up and the rule applied. A real
+        MictlanX router ignores the header (PROTOCOL §11.2): there every put looks first.
         """
         core = self._core
         size_per_chunk = check_chunk_size(chunk_size) if chunk_size is not None \
@@ -104,109 +150,134 @@ class Uploader:
                 raise InvalidArgumentError(
                     f"key is too long for {len(spans)} chunks: chunk keys such as {last_key[-20:]!r} would be "
                     f"{len(last_key)} characters, more than {P.MAX_ID_LENGTH}", bucket_id=bucket_id, key=key)
-            codec = self._codec
-            version = uuid.uuid4().hex
-            base_tags = {P.TAG_UPDATED_AT: str(time.time_ns()), **user_tags,
-                         P.TAG_NUM_CHUNKS: str(len(spans)), P.TAG_GROUP_ID: key}
-            chunk_sums: List[str] = []
-            if codec.name:  # no plaintext digest leaves the process: chunk sums come after encoding
-                full_checksum = ""
-                base_tags.update({P.TAG_ENCRYPTION: codec.name, P.TAG_ENCRYPTION_VERSION: version})
+            job = _Job(event=event, bucket_id=bucket_id, key=key, source=source, spans=spans, user_tags=user_tags,
+                       rf=rf, content_type=content_type, progress=progress, parallel=parallel,
+                       overwrite=overwrite, min_replicas=min_replicas, started=started,
+                       base_tags={P.TAG_UPDATED_AT: str(time.time_ns()), **user_tags,
+                                  P.TAG_NUM_CHUNKS: str(len(spans)), P.TAG_GROUP_ID: key})
+            if self._codec.name:  # no plaintext digest leaves the process: chunk sums come after encoding
+                job.base_tags.update({P.TAG_ENCRYPTION: self._codec.name, P.TAG_ENCRYPTION_VERSION: job.version})
             else:
-                full_checksum, chunk_sums = checksums(source, spans, core.manager(parallel))
-                base_tags[P.TAG_FULL_CHECKSUM] = full_checksum
+                job.full_checksum, job.chunk_sums = checksums(source, spans, core.manager(parallel))
+                job.base_tags[P.TAG_FULL_CHECKSUM] = job.full_checksum
+            look_first = not (len(spans) == 1 and core.routers_check_new_keys())
+            try:
+                result = self._write(job, look_first)
+            except _NotNew:  # step 1 found the key stored: now look, and apply the rule
+                result = self._write(job, True)
+            record["bytes"] = source.size
+            return result
+
+    def _write(self, job: _Job, look_first: bool) -> PutResult:
+        """Apply the overwrite rule (after a lookup, unless ``look_first`` is False) and store the
+        chunks, chunk 0 last; undo on failure.
+
+        Raises:
+            _NotNew: without ``look_first``, step 1 of the (only) chunk found the key stored;
+                nothing was written.
+        """
+        core, codec = self._core, self._codec
+        bucket_id, key, spans, source = job.bucket_id, job.key, job.spans, job.source
+        chunk_sums, full_checksum, base_tags, event = job.chunk_sums, job.full_checksum, job.base_tags, job.event
+        if look_first:
             existing = look(core, bucket_id, key)
             # An encrypted put cannot be compared with what is stored (fresh nonces): never "the same".
             plan = plan_put(existing, bucket_id, key, full_checksum, chunk_sums if not codec.name else None, spans,
-                            user_tags, overwrite, content_type)
+                            job.user_tags, job.overwrite, job.content_type)
             if plan.kind == "same":
-                return self._already_there(bucket_id, key, existing, plan, chunk_sums, source.size, started)
-            core.cache.invalidate((bucket_id, key))
-            if plan.kind == "replace":
-                core.log.warning("event=overwrite bucket_id=%s key=%s deleting=%d msg=the key reads as absent "
-                                 "until the new chunk 0 is stored", bucket_id, key, len(plan.delete))
-                delete_keys(core, bucket_id, plan.delete)
-            meter = Progress(source.size, progress, description=f"put {key}")
-            replicas: Dict[int, Tuple[str, ...]] = {}
-            counts: Dict[int, int] = dict(plan.present)
-            tracker = PutTracker()  # chunk keys this put stored (removed again if it fails)
-            todo = [i for i in range(len(spans)) if i not in plan.present]
-            sums: Dict[str, str] = {}  # chunk key -> this put's checksum: cleanup deletes only those
+                return self._already_there(bucket_id, key, existing, plan, chunk_sums, source.size, job.started)
+        else:
+            plan = Plan(kind="write")
+        core.cache.invalidate((bucket_id, key))
+        if plan.kind == "replace":
+            core.log.warning("event=overwrite bucket_id=%s key=%s deleting=%d msg=the key reads as absent "
+                             "until the new chunk 0 is stored", bucket_id, key, len(plan.delete))
+            delete_keys(core, bucket_id, plan.delete)
+        meter = Progress(source.size, job.progress, description=f"put {key}")
+        replicas: Dict[int, Tuple[str, ...]] = {}
+        counts: Dict[int, int] = dict(plan.present)
+        tracker = PutTracker()  # chunk keys this put stored (removed again if it fails)
+        todo = [i for i in range(len(spans)) if i not in plan.present]
+        sums: Dict[str, str] = {}  # chunk key -> this put's checksum: cleanup deletes only those
+        # Chunk 0 is stored only where the key is free (If-None-Match: *): it is absent in every plan
+        # that writes it, and a router that checks the header tells the client so (routers_check_new_keys).
+        guard = _Guard.LOOKED if look_first else _Guard.NOT_LOOKED
 
-            def upload(index: int, cancel: CancelToken) -> Tuple[str, ...]:
-                span = spans[index]
-                data = source.read(span.offset, span.size)
-                if codec.name:
-                    data = codec.encode(data, ChunkContext(key=key, version=version, index=index, count=len(spans)))
-                    checksum = hashlib.sha256(data).hexdigest()
-                else:
-                    checksum = chunk_sums[index]
-                chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(len(data))}
-                chunk_key = P.chunk_key(key, index)
-                sums[chunk_key] = checksum  # dict assignment is atomic
-                with tracker.chunk(chunk_key) as stored:
-                    placed, new = self.put_chunk(bucket_id, chunk_key, key, data, checksum, chunk_tags, rf,
-                                                 content_type, cancel)
-                    stored(new)
-                if min_replicas is not None and len(placed) < min_replicas:
-                    raise ServerError(f"chunk {index} ({chunk_key}) got {len(placed)} replica(s) "
-                                      f"({', '.join(placed) or 'none'}), fewer than min_replicas={min_replicas}",
-                                      bucket_id=bucket_id, key=chunk_key)
-                meter.add(span.size)
-                return placed
+        def upload(index: int, cancel: CancelToken) -> Tuple[str, ...]:
+            span = spans[index]
+            data = source.read(span.offset, span.size)
+            if codec.name:
+                data = codec.encode(data, ChunkContext(key=key, version=job.version, index=index, count=len(spans)))
+                checksum = hashlib.sha256(data).hexdigest()
+            else:
+                checksum = chunk_sums[index]
+            chunk_tags = {**base_tags, P.TAG_INDEX: str(index), P.TAG_CHUNK_SIZE: str(len(data))}
+            chunk_key = P.chunk_key(key, index)
+            sums[chunk_key] = checksum  # dict assignment is atomic
+            with tracker.chunk(chunk_key) as stored:
+                placed, new = self.put_chunk(bucket_id, chunk_key, key, data, checksum, chunk_tags, job.rf,
+                                             job.content_type, cancel, guard if index == 0 else _Guard.NONE)
+                stored(new)
+            if job.min_replicas is not None and len(placed) < job.min_replicas:
+                raise ServerError(f"chunk {index} ({chunk_key}) got {len(placed)} replica(s) "
+                                  f"({', '.join(placed) or 'none'}), fewer than min_replicas={job.min_replicas}",
+                                  bucket_id=bucket_id, key=chunk_key)
+            meter.add(span.size)
+            return placed
 
-            def collect(index: int, placed: Tuple[str, ...]) -> None:
-                replicas[index] = placed
-                counts[index] = len(placed)
+        def collect(index: int, placed: Tuple[str, ...]) -> None:
+            replicas[index] = placed
+            counts[index] = len(placed)
 
-            # Chunk 0 goes last: readers treat an object without chunk 0 as absent, so a put that
-            # fails half-way never shows a torn object.
-            order = [i for i in todo if i != 0]
-            what = f"{event} of {len(spans)} chunks"
+        # Chunk 0 goes last: readers treat an object without chunk 0 as absent, so a put that
+        # fails half-way never shows a torn object.
+        order = [i for i in todo if i != 0]
+        what = f"{event} of {len(spans)} chunks"
+        try:
             try:
-                try:
-                    core.manager(parallel).run(len(order), lambda i, c: upload(order[i], c),
+                core.manager(job.parallel).run(len(order), lambda i, c: upload(order[i], c),
                                                lambda i, placed: collect(order[i], placed),
                                                what=what, bucket_id=bucket_id, key=key)
-                except TransferError as exc:  # the manager counts tasks; name the chunks
-                    raise TransferError(exc.message, failed_indices=[order[i] for i in exc.failed_indices],
-                                        cause=exc.cause, bucket_id=bucket_id, key=key) from exc.cause
-                try:
-                    collect(0, upload(0, CancelToken()))
-                except (*PASSTHROUGH, BadRequestError):  # the caller's to act on, as themselves
-                    raise
-                except MictlanXError as exc:  # like the other chunks' failures: names the chunk
-                    raise TransferError(f"{what} failed", failed_indices=[0], cause=exc,
-                                        bucket_id=bucket_id, key=key) from exc
-            except AlreadyExistsError as exc:
-                self.remove_chunks(bucket_id, key, [(k, sums[k]) for k in tracker.created], exc)
-                if isinstance(exc, MaxAvailabilityReachedError):
-                    raise
-                raise AlreadyExistsError(f"{bucket_id}@{key} already exists with different content; "
-                                         f"delete it first", bucket_id=bucket_id, key=key,
-                                         status=exc.status, detail=exc.detail) from exc
-            except MictlanXError as exc:
-                self.remove_chunks(bucket_id, key, [(k, sums[k]) for k in tracker.created], exc)
-                if puzzling(exc):  # say when peers are down, or the URI is not a router's (1 request)
-                    explain(core, exc)
+            except TransferError as exc:  # the manager counts tasks; name the chunks
+                raise TransferError(exc.message, failed_indices=[order[i] for i in exc.failed_indices],
+                                    cause=exc.cause, bucket_id=bucket_id, key=key) from exc.cause
+            try:
+                collect(0, upload(0, CancelToken()))
+            except (*PASSTHROUGH, BadRequestError):  # the caller's to act on, as themselves
                 raise
-            except BaseException as exc:  # Ctrl-C, SystemExit...: no orphan chunks either
-                stamp = None if P.TAG_UPDATED_AT in user_tags else base_tags[P.TAG_UPDATED_AT]
-                undo_interrupted_put(core, bucket_id, key, tracker, sums, stamp, exc)
+            except MictlanXError as exc:  # like the other chunks' failures: names the chunk
+                raise TransferError(f"{what} failed", failed_indices=[0], cause=exc,
+                                    bucket_id=bucket_id, key=key) from exc
+        except _NotNew:  # nothing was written: the caller looks and applies the rule
+            raise
+        except AlreadyExistsError as exc:
+            self.remove_chunks(bucket_id, key, [(k, sums[k]) for k in tracker.created], exc)
+            if isinstance(exc, MaxAvailabilityReachedError):
                 raise
-            finally:
-                meter.close()
-            record["bytes"] = source.size
-            chunk_replicas = tuple(counts[i] for i in range(len(spans)))
-            short = [i for i, count in enumerate(chunk_replicas) if count < rf]
-            if short:
-                core.log.warning("event=%s_under_replicated bucket_id=%s key=%s rf=%d chunks=%s replicas=%s "
-                                 "msg=fewer replicas than asked", event, bucket_id, key, rf, short[:20],
-                                 [chunk_replicas[i] for i in short[:20]])
-            peers = tuple(sorted({peer for placed in replicas.values() for peer in placed}))
-            return PutResult(bucket_id=bucket_id, key=key, size=source.size, checksum=full_checksum,
-                             num_chunks=len(spans), replicas=peers, seconds=time.perf_counter() - started,
-                             chunk_replicas=chunk_replicas)
+            raise AlreadyExistsError(f"{bucket_id}@{key} already exists with different content; "
+                                     f"delete it first", bucket_id=bucket_id, key=key,
+                                     status=exc.status, detail=exc.detail) from exc
+        except MictlanXError as exc:
+            self.remove_chunks(bucket_id, key, [(k, sums[k]) for k in tracker.created], exc)
+            if puzzling(exc):  # say when peers are down, or the URI is not a router's (1 request)
+                explain(core, exc)
+            raise
+        except BaseException as exc:  # Ctrl-C, SystemExit...: no orphan chunks either
+            stamp = None if P.TAG_UPDATED_AT in job.user_tags else base_tags[P.TAG_UPDATED_AT]
+            undo_interrupted_put(core, bucket_id, key, tracker, sums, stamp, exc)
+            raise
+        finally:
+            meter.close()
+        chunk_replicas = tuple(counts[i] for i in range(len(spans)))
+        short = [i for i, count in enumerate(chunk_replicas) if count < job.rf]
+        if short:
+            core.log.warning("event=%s_under_replicated bucket_id=%s key=%s rf=%d chunks=%s replicas=%s "
+                             "msg=fewer replicas than asked", event, bucket_id, key, job.rf, short[:20],
+                             [chunk_replicas[i] for i in short[:20]])
+        peers = tuple(sorted({peer for placed in replicas.values() for peer in placed}))
+        return PutResult(bucket_id=bucket_id, key=key, size=source.size, checksum=full_checksum,
+                         num_chunks=len(spans), replicas=peers, seconds=time.perf_counter() - job.started,
+                         chunk_replicas=chunk_replicas)
 
     def _already_there(self, bucket_id: str, key: str, existing: Existing, plan: Plan, chunk_sums: List[str],
                        size: int, started: float) -> PutResult:
@@ -243,21 +314,39 @@ class Uploader:
 
     def put_chunk(self, bucket_id: str, chunk_key: str, ball_id: str, data: Union[bytes, bytearray, memoryview],
                   checksum: str, tags: Dict[str, str], rf: int, content_type: str,
-                  cancel: CancelToken) -> Tuple[Tuple[str, ...], bool]:
+                  cancel: CancelToken, guard: _Guard = _Guard.NONE) -> Tuple[Tuple[str, ...], bool]:
         """Step 1 + step 2 of one chunk (whose SHA-256 is ``checksum``) on one router, retried
-        together with failover.
+        together with failover. With a ``guard`` step 1 carries ``If-None-Match: *`` and the
+        client learns whether the router checks it (:meth:`ClientCore.note_new_key_check`).
 
         Returns:
             The replicas, and whether this call stored the chunk (False: it was already there).
+
+        Raises:
+            _NotNew: with ``_Guard.NOT_LOOKED``, the key is stored (412, or found by the lookup
+                made when the router did not check); no byte was sent.
         """
         core = self._core
 
         def attempt(router: Router) -> Tuple[Tuple[str, ...], bool]:
             try:
                 reply = router.put_metadata(bucket_id, chunk_key, len(data), checksum, core.client_id,
-                                            content_type, ball_id, tags, replication_factor=rf)
+                                            content_type, ball_id, tags, replication_factor=rf,
+                                            if_none_match=guard is not _Guard.NONE)
+            except PreconditionFailedError:
+                if guard is _Guard.NOT_LOOKED:
+                    raise _NotNew() from None
+                # Stored since this put looked (a racing writer): as for a 404/666 below.
+                return self._already_stored(router, bucket_id, chunk_key, checksum, tags), False
             except MaxAvailabilityReachedError:
                 return self._already_stored(router, bucket_id, chunk_key, checksum, tags), False
+            if guard is not _Guard.NONE:
+                core.note_new_key_check(router, reply.checked_if_none_match)
+                # A router that stopped checking (replaced by one that does not): the lookup the
+                # put skipped, made now, before any byte. The task opened expires unused.
+                if guard is _Guard.NOT_LOOKED and not reply.checked_if_none_match \
+                        and look(core, bucket_id, ball_id).listed:
+                    raise _NotNew()
             if not reply.tasks_ids:
                 raise ServerError(f"router {router.base_url} answered step 1 without a task id",
                                   bucket_id=bucket_id, key=chunk_key, status=500)

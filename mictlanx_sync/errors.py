@@ -30,6 +30,7 @@ __all__ = [
     "NotFoundError",
     "AlreadyExistsError",
     "MaxAvailabilityReachedError",
+    "PreconditionFailedError",
     "NetworkError",
     "ConnectFailedError",
     "RequestTimeoutError",
@@ -108,6 +109,10 @@ class AlreadyExistsError(MictlanXError):
 
 class MaxAvailabilityReachedError(AlreadyExistsError):
     """Every live peer already holds the key, or no peer can take it (404 with code 666)."""
+
+
+class PreconditionFailedError(AlreadyExistsError):
+    """A write conditional on the key being new (``If-None-Match: *``) found it stored (HTTP 412)."""
 
 
 class NetworkError(MictlanXError):

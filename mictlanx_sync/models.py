@@ -257,6 +257,12 @@ class PutMetadataResponse(_Model):
     replicas: Tuple[str, ...] = attrs.field(default=(), converter=to_str_list)
     extra: Dict[str, Any] = attrs.field(factory=dict, converter=to_dict)
 
+    @property
+    def checked_if_none_match(self) -> bool:
+        """The router checked ``If-None-Match: *`` (no live peer held the key): the local VSS
+        says so in ``extra``; a real MictlanX router never does."""
+        return self.extra.get(_protocol.EXTRA_PRECONDITION) == _protocol.PRECONDITION_IF_NONE_MATCH
+
 
 @attrs.frozen(kw_only=True)
 class GetMetadataResponse(_Model):

@@ -78,19 +78,28 @@ class Router(_Service):
     def put_metadata(self, bucket_id: str, key: str, size: int, checksum: str, producer_id: str = "",
                      content_type: str = P.DEFAULT_CONTENT_TYPE, ball_id: str = "",
                      tags: Optional[Mapping[str, str]] = None, *, is_disabled: bool = False,
-                     replication_factor: int = 1, update: bool = False) -> PutMetadataResponse:
+                     replication_factor: int = 1, update: bool = False,
+                     if_none_match: bool = False) -> PutMetadataResponse:
         """PUT step 1: reserve ``replication_factor`` replicas; ``tasks_ids[0]`` is the group id.
+
+        With ``if_none_match`` the request carries ``If-None-Match: *``: a router that checks it
+        (the local VSS) refuses a key any live peer holds, and says it checked in the reply's
+        ``extra`` (``checked_if_none_match``); a real MictlanX router ignores it.
 
         Raises:
             MaxAvailabilityReachedError: any 404 (every live peer holds the key, or no peer can).
+            PreconditionFailedError: ``if_none_match`` and the key is stored (412).
             BadRequestError: the router refused the metadata (400/422).
         """
         body = PutMetadataRequest(bucket_id=bucket_id, key=key, ball_id=ball_id or key,
                                   checksum=checksum, size=size, producer_id=producer_id,
                                   tags=dict(tags or {}), content_type=content_type,
                                   is_disabled=is_disabled, replication_factor=replication_factor)
+        headers = {P.H_UPDATE: "1" if update else "0"}
+        if if_none_match:
+            headers[P.H_IF_NONE_MATCH] = "*"
         return self._json("POST", P.BUCKET_METADATA, PutMetadataResponse, {"bucket_id": bucket_id},
-                          json=body.to_json(), headers={P.H_UPDATE: "1" if update else "0"}, key=key,
+                          json=body.to_json(), headers=headers, key=key,
                           on_404=errors.MaxAvailabilityReachedError)
 
     def put_data(self, task_id: str, value: Body, *, key: str = "data",

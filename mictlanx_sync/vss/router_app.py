@@ -292,8 +292,11 @@ class RouterApp(App):
         if dto.size > self.config.max_body_size:
             raise HTTPError(413, f"size {dto.size} exceeds the limit of {self.config.max_body_size} bytes")
         update = request.flag(P.H_UPDATE)
+        only_new = (request.header(P.H_IF_NONE_MATCH) or "").strip() == "*"
         candidates = self.registry.candidates(bucket_id, dto.key, dto.size)
         holders = self.registry.holders(bucket_id, dto.key)
+        if only_new and holders:
+            raise self._not_new(bucket_id, dto.key, holders)
         if holders:
             self._check_same_content(bucket_id, dto.key, dto.checksum, dto.tags, update)
         if not candidates or len(holders) >= rf:
@@ -309,7 +312,7 @@ class RouterApp(App):
         except ClaimConflict:
             raise self._in_progress(bucket_id, dto.key) from None
         try:
-            chosen = self._open_tasks(metadata, group_id, candidates, holders, rf, update)
+            chosen = self._open_tasks(metadata, group_id, candidates, holders, rf, update, only_new)
         except BaseException:
             self._claims.release(slot, group_id)
             raise
@@ -319,8 +322,13 @@ class RouterApp(App):
                                               expires=time.monotonic() + self.config.task_ttl)
         reply = PutMetadataResponse(key=dto.key, service_time=time.perf_counter() - started,
                                     tasks_ids=(group_id,), bucket_id=bucket_id, replicas=tuple(chosen),
-                                    extra={})
+                                    extra={P.EXTRA_PRECONDITION: P.PRECONDITION_IF_NONE_MATCH} if only_new else {})
         return json_response(reply.to_json())
+
+    @staticmethod
+    def _not_new(bucket_id: str, key: str, holders: Set[str]) -> HTTPError:
+        return HTTPError(412, {"msg": f"{P.combined_key(bucket_id, key)} already exists (If-None-Match: *)",
+                               "code": 412, "bucket_id": bucket_id, "key": key, "replicas": sorted(holders)})
 
     @staticmethod
     def _in_progress(bucket_id: str, key: str) -> HTTPError:
@@ -329,16 +337,25 @@ class RouterApp(App):
                                "bucket_id": bucket_id, "key": key, "pending": True})
 
     def _open_tasks(self, metadata: Metadata, group_id: str, candidates: List[PeerState],
-                    holders: Set[str], rf: int, update: bool) -> List[str]:
+                    holders: Set[str], rf: int, update: bool, only_new: bool = False) -> List[str]:
         """Open a task (``Task-Id`` = group id) on enough candidates for ``rf`` replicas; return
-        the peers that accepted. A peer's 409 for an upload in progress makes the whole step 409."""
+        the peers that accepted. A peer's 409 for an upload in progress makes the whole step 409.
+
+        With ``only_new`` (``If-None-Match: *``) every other live peer is asked for the key at the
+        same time as the first tasks are opened (this router may not know every holder: another
+        router, or its own restart, stored it), and a peer holding it makes the step 412; tasks
+        already opened then expire unused, as for an upload in progress."""
         bucket_id, key = metadata.bucket_id, metadata.key
         chosen: List[str] = []
         errors: List[str] = []
         found_holder = False
         in_progress = False
+        asking: Set[str] = set()  # first round of only_new: peers only asked whether they hold the key
+        asked = False
 
         def open_task(peer: PeerState) -> Optional[BaseException]:
+            if peer.peer_id in asking:
+                return self._holds(peer, bucket_id, key)
             try:
                 peer.client.put_metadata_model(metadata, task_id=group_id, update=update)
                 return None
@@ -349,7 +366,16 @@ class RouterApp(App):
         while candidates and len(chosen) + len(self.registry.holders(bucket_id, key)) < rf:
             need = rf - len(chosen) - len(self.registry.holders(bucket_id, key))
             batch, candidates = candidates[:need], candidates[need:]
-            for peer, error in zip(batch, self.registry.map(open_task, batch)):
+            if only_new and not asked:
+                opening = {b.peer_id for b in batch}
+                ask = [p for p in self.registry.live() if p.peer_id not in opening]
+                asking.update(p.peer_id for p in ask)
+                batch, asked = batch + ask, True
+            results = self.registry.map(open_task, batch)
+            for peer, error in zip(batch, results):
+                if peer.peer_id in asking:
+                    found_holder = found_holder or isinstance(error, AlreadyExistsError)
+                    continue
                 if error is None:
                     chosen.append(peer.peer_id)
                     self.registry.note_placement(peer.peer_id)
@@ -364,6 +390,11 @@ class RouterApp(App):
                 else:
                     self._failed(peer, error)
                     errors.append(f"{peer.peer_id}: {error}")
+            asking.clear()
+            if only_new and found_holder:
+                break
+        if only_new and found_holder:
+            raise self._not_new(bucket_id, key, self.registry.holders(bucket_id, key))
         if in_progress:
             # Tasks opened on other peers stay until they expire (or a delete drops them): they
             # announce content that may still be committed by a later step 1 of the same content.
@@ -376,6 +407,19 @@ class RouterApp(App):
                                       "code": 502})
             raise self._no_capacity(bucket_id, key)
         return chosen
+
+    def _holds(self, peer: PeerState, bucket_id: str, key: str) -> Optional[BaseException]:
+        """``AlreadyExistsError`` when ``peer`` holds the key (and the registry learns it), None
+        when it does not or cannot say (an unreachable peer is skipped, as a listing skips it)."""
+        try:
+            peer.client.get_metadata(bucket_id, key)
+        except NotFoundError:
+            return None
+        except MictlanXError as exc:
+            self._failed(peer, exc)
+            return None
+        self.registry.add_holder(bucket_id, key, peer.peer_id)
+        return AlreadyExistsError(f"{peer.peer_id} holds {P.combined_key(bucket_id, key)}")
 
     def _check_same_content(self, bucket_id: str, key: str, checksum: str, tags: Mapping[str, str],
                             update: bool) -> None:

@@ -355,7 +355,8 @@ def test_put_result_without_chunk_counts_has_no_minimum() -> None:
 
 def test_a_small_put_costs_three_requests_and_a_repeat_one(target: Target, bucket: str) -> None:
     """The look before writing is one request (a NotFound for a new key); the same bytes again
-    cost only that look."""
+    cost only that look. A router that has shown it checks ``If-None-Match: *`` at step 1 (ours)
+    spares the look of a new one-chunk key; its repeat costs the refused step 1 and the look."""
     calls: List[Any] = []
     with Client(target.uri, config=_config(), session_factory=lambda: CountingSession(calls)) as c:
         data = os.urandom(4096 if CHUNK >= 4096 else CHUNK)
@@ -363,7 +364,13 @@ def test_a_small_put_costs_three_requests_and_a_repeat_one(target: Target, bucke
         assert [method for method, _ in calls] == ["GET", "POST", "POST"], calls
         calls.clear()
         assert c.put(bucket, "small", data).already_stored
-        assert [method for method, _ in calls] == ["GET"], calls
+        repeat = ["POST", "GET"] if target.kind == "ours" else ["GET"]
+        assert [method for method, _ in calls] == repeat, calls
+        calls.clear()
+        c.put(bucket, "small-2", data)
+        new = ["POST", "POST"] if target.kind == "ours" else ["GET", "POST", "POST"]
+        assert [method for method, _ in calls] == new, calls
+        assert c.get(bucket, "small-2").data == data
 
 
 def test_the_same_bytes_under_another_content_type_are_other_content(client: Client, bucket: str) -> None:
@@ -421,3 +428,26 @@ def test_an_encrypted_put_never_counts_as_the_same_content(client: Client, bucke
     again = client.put(bucket, "k", data, encrypt_with=secret, overwrite=True)
     assert not again.already_stored and again.chunk_replicas == (1, 1)
     assert client.get(bucket, "k", decrypt_with=secret).content == data
+
+
+def test_a_router_that_stops_checking_new_keys_is_looked_at_before_any_byte(targets: Dict[str, Target],
+                                                                            bucket: str) -> None:
+    """A client that learned its routers check ``If-None-Match: *`` (the local VSS) and then
+    meets one that ignores it (a real router now behind the same address): the step-1 reply
+    does not say it checked, so the put looks before sending a byte, refuses other content, and
+    the client stops skipping lookups there."""
+    if "public" not in targets:
+        pytest.skip("needs the public-router double")
+    uri = targets["public"].uri
+    with Client(uri, config=_config()) as c:
+        c.put(bucket, "k", b"old bytes")
+        for router in c._core.routers:  # as if learned before the deployment was replaced
+            c._core.note_new_key_check(router, True)
+        assert c._core.routers_check_new_keys()
+        with pytest.raises(AlreadyExistsError):
+            c.put(bucket, "k", b"new bytes")
+        assert not c._core.routers_check_new_keys()
+        assert c.get(bucket, "k").data == b"old bytes"
+        listing = c._core.routers[0].get_by_ball_id(bucket, "k")
+        assert {m.checksum for m in listing.chunks} == {hashlib.sha256(b"old bytes").hexdigest()}
+        assert c.put(bucket, "k", b"old bytes").already_stored

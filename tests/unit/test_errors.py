@@ -14,7 +14,7 @@ SIMPLE = [cls for cls in ALL if cls is not E.TransferError]
 
 
 def test_all_exported_errors_are_mictlanx_errors() -> None:
-    assert len(ALL) == 17
+    assert len(ALL) == 18
     for cls in ALL:
         assert issubclass(cls, E.MictlanXError)
         assert issubclass(cls, Exception)
@@ -27,6 +27,7 @@ def test_all_exported_errors_are_mictlanx_errors() -> None:
         (E.InvalidURIError, E.InvalidArgumentError),
         (E.InvalidURIError, ValueError),
         (E.MaxAvailabilityReachedError, E.AlreadyExistsError),
+        (E.PreconditionFailedError, E.AlreadyExistsError),
         (E.ConnectFailedError, E.NetworkError),
         (E.RequestTimeoutError, E.NetworkError),
         (E.BadRequestError, E.ServerError),

@@ -145,6 +145,8 @@ def test_put_metadata_any_404_is_max_availability(mock: responses.RequestsMock, 
     ("status", "reply", "expected"),
     [
         (409, {"detail": "media/clip_0 already exists."}, E.AlreadyExistsError),
+        (412, {"detail": {"msg": "media@clip_0 already exists (If-None-Match: *)", "code": 412}},
+         E.PreconditionFailedError),
         (400, {"detail": "Bucket ID mismatch: a != b"}, E.BadRequestError),
         (422, {"detail": [{"type": "string_type", "loc": ["body", "tags", "n"], "msg": "str"}]},
          E.BadRequestError),
@@ -160,6 +162,17 @@ def test_put_metadata_other_errors(mock: responses.RequestsMock, router: Router,
         router.put_metadata("media", "clip_0", 5, SHA)
     assert type(info.value) is expected
     assert len(mock.calls) == 1  # POST: never retried by the adapter
+
+
+def test_put_metadata_if_none_match_sends_the_header_and_reads_whether_it_was_checked(
+        mock: responses.RequestsMock, router: Router) -> None:
+    reply = {"key": "clip_0", "service_time": 0.1, "tasks_ids": ["G0"], "replicas": ["p0"]}
+    mock.add("POST", f"{API}/buckets/media/metadata", json={**reply, "extra": {"precondition": "if-none-match"}})
+    mock.add("POST", f"{API}/buckets/media/metadata", json={**reply, "extra": {}})
+    assert router.put_metadata("media", "clip_0", 5, SHA, if_none_match=True).checked_if_none_match
+    assert not router.put_metadata("media", "clip_0", 5, SHA).checked_if_none_match
+    assert mock.calls[0].request.headers["If-None-Match"] == "*"
+    assert "If-None-Match" not in mock.calls[1].request.headers
 
 
 # --- step 2 ---------------------------------------------------------------------------------------------
