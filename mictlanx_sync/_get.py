@@ -1,45 +1,32 @@
-"""The get pipeline: list an object's chunks once, fetch them in parallel, verify, place them."""
+"""The get pipeline: list an object's chunks once, fetch them in parallel, verify, place them in
+memory or a stream (encrypted objects: ``_getcrypt``; local files: ``_getfile``)."""
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
-import errno
 import hashlib
 import mmap
-import os
 import time
 from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeoutError
-from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import attrs
 
 from . import _protocol as P
-from . import names as N
 from ._core import ClientCore
 from ._diagnose import explain
+from ._getcrypt import decode_all, decoder, plain_spans, stream_encrypted
+from ._getfile import save
 from .config import check_chunk_size
-from .errors import (
-    ForbiddenError,
-    IntegrityError,
-    InvalidArgumentError,
-    LocalFileExistsError,
-    LocalIOError,
-    MictlanXError,
-    NetworkError,
-    NotFoundError,
-    ProtocolError,
-    TransferError,
-)
+from .errors import ForbiddenError, IntegrityError, InvalidArgumentError, MictlanXError, NotFoundError
 from .models import Metadata
 from .results import GetResult, ObjectInfo, SavedFile
 from .router import Router
 from .transfer.chunking import ObjectLayout, check_size, layout_from_metadata, object_chunks
-from .transfer.codec import IDENTITY, ChunkCodec, ChunkContext
+from .transfer.codec import IDENTITY, ChunkCodec
 from .transfer.manager import CancelToken
 from .transfer.progress import Progress, ProgressArg
-from .transfer.sink import FileSink
 from .units import SizeLike
 
 __all__ = ["Downloader", "Buffer", "ReadOptions"]
@@ -116,61 +103,21 @@ class Downloader:
         self._core = core
         self._opts = options or ReadOptions()
 
-    # ----------------------------------------------------------------------------- encryption
-    def _decoder(self, layout: ObjectLayout) -> Optional[ChunkCodec]:
-        """The codec an encrypted object needs (None for a plain one), after refusing a plain
-        object where a key was given (a downgrade) and an encrypted one without a key."""
-        tags = layout.chunks[0].tags
-        scheme = tags.get(P.TAG_ENCRYPTION, "")
-        codec = self._opts.codec
-        if not scheme:
-            if codec.name:
-                raise IntegrityError(f"{layout.bucket_id}@{layout.key} is not encrypted, but this read holds a "
-                                     f"decryption key: refusing plaintext in place of an encrypted object",
-                                     bucket_id=layout.bucket_id, key=layout.key)
-            return None
-        if not codec.name:
-            raise InvalidArgumentError(f"{layout.bucket_id}@{layout.key} is end-to-end encrypted ({scheme}): read it "
-                                       f"with decrypt_with=<key> or Client(encryption_key=<key>)",
-                                       bucket_id=layout.bucket_id, key=layout.key)
-        if scheme != codec.name or not tags.get(P.TAG_ENCRYPTION_VERSION):
-            raise IntegrityError(f"{layout.bucket_id}@{layout.key} names encryption {scheme!r} "
-                                 f"(version {tags.get(P.TAG_ENCRYPTION_VERSION)!r}); this client speaks "
-                                 f"{codec.name}", bucket_id=layout.bucket_id, key=layout.key)
-        return codec
+    @property
+    def core(self) -> ClientCore:
+        """The client core this reader works through."""
+        return self._core
 
-    @staticmethod
-    def _plain_spans(layout: ObjectLayout, codec: ChunkCodec) -> List[Tuple[int, int]]:
-        """(offset, size) of each chunk's plaintext: stored size minus the codec's overhead."""
-        spans, offset = [], 0
-        for meta in layout.chunks:
-            if meta.size < codec.overhead:
-                raise IntegrityError(f"encrypted chunk {meta.key} is {meta.size} bytes, shorter than its "
-                                     f"nonce and tag", bucket_id=layout.bucket_id, key=meta.key)
-            spans.append((offset, meta.size - codec.overhead))
-            offset += meta.size - codec.overhead
-        return spans
+    @property
+    def options(self) -> ReadOptions:
+        """This reader's per-call settings."""
+        return self._opts
 
-    def _decode_chunks(self, layout: ObjectLayout, codec: ChunkCodec, indices: range, parallel: bool,
-                       place: Callable[[int, bytes], None], what: str) -> None:
-        """Fetch chunks ``indices`` (each checked against its stored SHA-256, replicas tried in
-        turn), decrypt each with the object key, version, index and count as associated data,
-        and hand the plaintext to ``place(index, plain)`` on the worker."""
-        version = layout.chunks[0].tags[P.TAG_ENCRYPTION_VERSION]
-        count = len(layout.chunks)
-
-        def fetch(i: int, cancel: CancelToken) -> None:
-            index = indices[i]
-            stored = bytearray(layout.chunks[index].size)
-            self.fetch_chunk(layout, index, memoryview(stored), cancel, verify=True)
-            ctx = ChunkContext(key=layout.key, version=version, index=index, count=count)
-            try:
-                plain = bytes(codec.decode(stored, ctx))
-            except IntegrityError as exc:
-                raise IntegrityError(exc.message, bucket_id=layout.bucket_id, key=layout.chunks[index].key) from exc
-            place(index, plain)
-
-        self._core.manager(parallel, self._opts.window).run(len(indices), fetch, None, what=what,
+    def run_chunks(self, layout: ObjectLayout, count: int, fetch: Callable[[int, CancelToken], Any],
+                   keep: Optional[Callable[[int, Any], None]], *, parallel: bool, what: str) -> None:
+        """Run ``fetch(i, cancel)`` for ``count`` chunks of ``layout`` within this read's window, on
+        the pool (``parallel``) or this thread, and ``keep(i, result)`` in order."""
+        self._core.manager(parallel, self._opts.window).run(count, fetch, keep, what=what,
                                                             bucket_id=layout.bucket_id, key=layout.key)
 
     # ------------------------------------------------------------------------------ discovery
@@ -359,7 +306,7 @@ class Downloader:
                 core.cache.invalidate((bucket_id, key))
                 raise ForbiddenError(f"object {bucket_id}@{key} is disabled", bucket_id=bucket_id, key=key,
                                      status=403)
-            codec = self._decoder(layout)
+            codec = decoder(layout, self._opts.codec)
             if codec is not None:  # not cached: an encrypted object has no plaintext digest to key it by
                 plain = self._read_encrypted(layout, codec, progress, parallel)
                 record["bytes"] = len(plain)
@@ -375,21 +322,17 @@ class Downloader:
 
     def _read_encrypted(self, layout: ObjectLayout, codec: ChunkCodec, progress: ProgressArg,
                         parallel: bool) -> Buffer:
-        spans = self._plain_spans(layout, codec)
+        """Decrypt every chunk of an encrypted object into one buffer."""
+        spans = plain_spans(layout, codec)
         buffer = _allocate(sum(size for _, size in spans))
         view = memoryview(buffer)
         meter = Progress(len(buffer), progress, description=f"get {layout.key}")
 
-        def place(index: int, plain: bytes) -> None:
-            offset, size = spans[index]
-            if len(plain) != size:
-                raise IntegrityError(f"chunk {index} decrypted to {len(plain)} bytes, expected {size}",
-                                     bucket_id=layout.bucket_id, key=layout.key)
-            view[offset:offset + size] = plain
-            meter.add(size)
+        def write(offset: int, plain: bytes) -> None:
+            view[offset:offset + len(plain)] = plain
 
         try:
-            self._decode_chunks(layout, codec, range(len(layout.chunks)), parallel, place, "get")
+            decode_all(self, layout, codec, spans, write, meter, parallel, "get")
         finally:
             meter.close()
         return buffer
@@ -423,8 +366,7 @@ class Downloader:
         if first is not None and not single:
             chunk(0)[:] = first
         try:
-            self._core.manager(parallel, self._opts.window).run(len(layout.spans), fetch, hash_in_order, what="get",
-                                             bucket_id=layout.bucket_id, key=layout.key)
+            self.run_chunks(layout, len(layout.spans), fetch, hash_in_order, parallel=parallel, what="get")
         finally:
             meter.close()
         self.verify_whole(layout, first_sum if single else digest.hexdigest(), chunk, store, lambda: _sha256(view))
@@ -435,9 +377,9 @@ class Downloader:
         """Yield the object's chunks in order, each verified; at most ``window`` chunks held."""
         layout, first, _ = self.layout_ahead(bucket_id, key)
         window = self._opts.window or self._core.config.transfer.effective_window
-        codec = self._decoder(layout)
+        codec = decoder(layout, self._opts.codec)
         if codec is not None:
-            yield from self._stream_encrypted(layout, codec, window)
+            yield from stream_encrypted(self, layout, codec, window)
             return
         digest = hashlib.sha256()
         for start in range(0, len(layout.spans), window):
@@ -461,15 +403,6 @@ class Downloader:
             yield from ready
         _check_full(layout, digest.hexdigest())
 
-    def _stream_encrypted(self, layout: ObjectLayout, codec: ChunkCodec, window: int) -> Iterator[bytes]:
-        """Decrypted chunks in order, ``window`` at a time; each is authenticated before it is yielded."""
-        self._plain_spans(layout, codec)
-        for start in range(0, len(layout.chunks), window):
-            indices = range(start, min(start + window, len(layout.chunks)))
-            plain: Dict[int, bytes] = {}
-            self._decode_chunks(layout, codec, indices, True, plain.__setitem__, "get_stream")
-            yield from (plain[i] for i in indices)
-
     # --------------------------------------------------------------------------------- file
     def to_file(self, bucket_id: str, key: str, output_path: str, fullname: Optional[str],
                 progress: ProgressArg, overwrite: bool = False) -> SavedFile:
@@ -478,97 +411,7 @@ class Downloader:
         An existing target is never replaced unless ``overwrite``; one with the object's SHA-256
         is left as it is (``SavedFile.unchanged``). Both are decided before any chunk is fetched.
         """
-        with self._core.operation("get_to_file", bucket_id, key) as record:
-            layout, first, _ = self.layout_ahead(bucket_id, key)
-            target, directory = target_path(layout, output_path, fullname)
-            if _same_file(target, layout, overwrite):
-                self._core.log.info("get_to_file %s@%s: %s already holds this object (same SHA-256); "
-                                    "nothing fetched", bucket_id, key, target)
-                return SavedFile(target, unchanged=True)
-            if directory is not None:
-                try:
-                    os.makedirs(directory, exist_ok=True)
-                except OSError as exc:
-                    raise _local_error("cannot create directory", directory, exc, bucket_id, key) from exc
-            codec = self._decoder(layout)
-            if codec is not None:
-                record["bytes"] = self._encrypted_to_file(layout, codec, target, progress)
-                return SavedFile(target)
-            sink = _open_sink(target, layout.size, bucket_id, key)
-            meter = Progress(layout.size, progress, description=f"get {key}")
-            digest = hashlib.sha256()
-
-            def fetch(index: int, cancel: CancelToken) -> bytearray:
-                span = layout.spans[index]
-                if index == 0 and first is not None:
-                    buffer = first  # read beside the listing, already verified
-                else:
-                    buffer = bytearray(span.size)
-                    self.fetch_chunk(layout, index, memoryview(buffer), cancel, verify=False)
-                if not _write(sink, buffer, span.offset, bucket_id, key):
-                    raise NetworkError("transfer cancelled", bucket_id=bucket_id, key=key)
-                meter.add(span.size)
-                return buffer
-
-            def hash_in_order(index: int, buffer: bytearray) -> None:
-                digest.update(buffer)
-
-            def chunk(index: int) -> bytes:
-                span = layout.spans[index]
-                return sink.read(span.offset, span.size)
-
-            def store(index: int, data: bytearray) -> None:
-                sink.write(data, layout.spans[index].offset)
-
-            def rehash() -> str:
-                whole = hashlib.sha256()
-                for offset in range(0, layout.size, 8 << 20):
-                    whole.update(sink.read(offset, min(8 << 20, layout.size - offset)))
-                return whole.hexdigest()
-
-            try:
-                with _local_io(target, bucket_id, key):
-                    self._core.manager(True, self._opts.window).run(len(layout.spans), fetch, hash_in_order,
-                                                                    what="get_to_file",
-                                                                    bucket_id=bucket_id, key=key)
-                    self.verify_whole(layout, digest.hexdigest(), chunk, store, rehash)
-                    sink.commit()
-            except BaseException:
-                sink.abort()
-                raise
-            finally:
-                meter.close()
-            record["bytes"] = layout.size
-            return SavedFile(target)
-
-    def _encrypted_to_file(self, layout: ObjectLayout, codec: ChunkCodec, target: str,
-                           progress: ProgressArg) -> int:
-        """Decrypt each chunk into a temp file beside ``target``; renamed into place only when
-        every chunk authenticated, removed otherwise. Returns the plaintext size."""
-        spans = self._plain_spans(layout, codec)
-        total = sum(size for _, size in spans)
-        sink = _open_sink(target, total, layout.bucket_id, layout.key)
-        meter = Progress(total, progress, description=f"get {layout.key}")
-
-        def place(index: int, plain: bytes) -> None:
-            offset, size = spans[index]
-            if len(plain) != size:
-                raise IntegrityError(f"chunk {index} decrypted to {len(plain)} bytes, expected {size}",
-                                     bucket_id=layout.bucket_id, key=layout.key)
-            if not _write(sink, plain, offset, layout.bucket_id, layout.key):
-                raise NetworkError("transfer cancelled", bucket_id=layout.bucket_id, key=layout.key)
-            meter.add(size)
-
-        try:
-            with _local_io(target, layout.bucket_id, layout.key):
-                self._decode_chunks(layout, codec, range(len(layout.chunks)), True, place, "get_to_file")
-                sink.commit()
-        except BaseException:
-            sink.abort()
-            raise
-        finally:
-            meter.close()
-        return total
+        return save(self, bucket_id, key, output_path, fullname, progress, overwrite)
 
     # -------------------------------------------------------------------------------- range
     def read_range(self, layout: ObjectLayout, start: int, end: int) -> bytes:
@@ -600,138 +443,3 @@ class Downloader:
         buffer = bytearray(check_size(meta))
         self.fetch_chunk(layout, 0, memoryview(buffer), None)
         return meta, bytes(buffer)
-
-
-def _local_error(what: str, path: str, exc: OSError, bucket_id: str, key: str) -> LocalIOError:
-    """A local ``OSError`` as a :class:`LocalIOError` naming the caller's ``path``."""
-    reason = exc.strerror or str(exc)
-    return LocalIOError(f"{what} {path!r}: {reason}", path=path, cause=exc, bucket_id=bucket_id, key=key)
-
-
-def _open_sink(target: str, size: int, bucket_id: str, key: str) -> FileSink:
-    """A :class:`FileSink` for ``target``; a local failure is a :class:`LocalIOError` naming it."""
-    try:
-        return FileSink(target, size)
-    except OSError as exc:
-        if isinstance(exc, MictlanXError):
-            raise
-        raise _local_error("cannot write", target, exc, bucket_id, key) from exc
-
-
-def _write(sink: FileSink, data: Union[bytes, bytearray, memoryview], offset: int, bucket_id: str, key: str) -> bool:
-    """``sink.write``; a local failure (disk full) is a :class:`LocalIOError` naming the target."""
-    try:
-        return sink.write(data, offset)
-    except OSError as exc:
-        raise _local_error("cannot write", sink.target, exc, bucket_id, key) from exc
-
-
-@contextlib.contextmanager
-def _local_io(target: str, bucket_id: str, key: str) -> Iterator[None]:
-    """Local I/O failures inside a transfer as themselves: a :class:`LocalIOError` a worker raised
-    (disk full) is not a transfer failure, and a bare ``OSError`` (fsync, rename) names ``target``."""
-    try:
-        yield
-    except TransferError as exc:
-        if isinstance(exc.cause, LocalIOError):
-            raise exc.cause from exc
-        raise
-    except OSError as exc:
-        if isinstance(exc, MictlanXError):
-            raise
-        raise _local_error("cannot write", target, exc, bucket_id, key) from exc
-
-
-def _known_checksum(layout: ObjectLayout) -> str:
-    """The object's SHA-256 when the metadata tells it (full checksum, or a one-chunk object's);
-    never for an encrypted object, whose chunk checksums are of the ciphertext."""
-    if layout.chunks[0].tags.get(P.TAG_ENCRYPTION):
-        return ""
-    if layout.full_checksum:
-        return layout.full_checksum
-    return layout.chunks[0].checksum if len(layout.chunks) == 1 else ""
-
-
-def _same_file(target: str, layout: ObjectLayout, overwrite: bool) -> bool:
-    """Whether ``target`` already holds the object (same size and SHA-256).
-
-    Raises:
-        LocalFileExistsError: something else is there and ``overwrite`` is False.
-        LocalIOError: the existing file cannot be read.
-    """
-    if not os.path.lexists(target):
-        return False
-    checksum = _known_checksum(layout)
-    try:
-        if checksum and os.path.isfile(target) and os.path.getsize(target) == layout.size:
-            digest = hashlib.sha256()
-            with open(target, "rb") as existing:
-                for piece in iter(lambda: existing.read(1 << 20), b""):
-                    digest.update(piece)
-            if digest.hexdigest() == checksum:
-                return True
-    except OSError as exc:
-        raise _local_error("cannot read existing file", target, exc, layout.bucket_id, layout.key) from exc
-    if overwrite:
-        return False
-    raise LocalFileExistsError(
-        f"{target!r} already exists with other content; nothing was fetched (pass overwrite=True, "
-        f"or --force on the command line, to replace it)", path=target,
-        cause=FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST)), bucket_id=layout.bucket_id,
-        key=layout.key)
-
-
-_MAX_FILE_NAME = 255  # bytes: NAME_MAX on Linux, macOS and the usual file systems
-
-
-def _check_file_name(name: str, *, given: bool, bucket_id: str, key: str) -> None:
-    """Refuse a file name no file system takes (a NUL, or more than 255 bytes once encoded) before
-    anything is fetched: ``InvalidArgumentError`` for the caller's ``fullname``, ``ProtocolError``
-    for a ``fullname`` tag the server sent."""
-    problem = ""
-    if "\x00" in name:
-        problem = "contains a NUL character"
-    else:
-        try:
-            encoded = os.fsencode(os.path.basename(name))
-        except UnicodeError:
-            encoded = b""
-            problem = "cannot be encoded for this file system"
-        if len(encoded) > _MAX_FILE_NAME:
-            problem = f"is {len(encoded)} bytes long (at most {_MAX_FILE_NAME})"
-    if not problem:
-        return
-    if given:
-        raise InvalidArgumentError(f"file name {name[:80]!r} {problem}", bucket_id=bucket_id, key=key)
-    raise ProtocolError(f"the object's fullname tag {name[:80]!r} {problem}; pass fullname= (or a file "
-                        f"path as output_path) to choose another name", bucket_id=bucket_id, key=key)
-
-
-def target_path(layout: ObjectLayout, output_path: str, fullname: Optional[str]) -> Tuple[str, Optional[str]]:
-    """The file ``get_to_file`` writes, and the directory to create for it (or None).
-
-    ``output_path`` is a directory when it is one, when it ends with a separator or when
-    ``fullname`` is given (a missing one is created, as the reference client does); the file
-    name inside it is ``fullname``, else the ``fullname`` tag, else ``{key}.{extension}``, else
-    ``key``, reduced to its last component so that a name never leads outside the directory.
-    Otherwise ``output_path`` is the file itself. ``InvalidArgumentError`` for a bad name or a
-    directory in the way, before anything is fetched.
-    """
-    is_dir = os.path.isdir(output_path)
-    if not is_dir and not output_path.endswith(("/", os.sep)) and fullname is None:
-        return output_path, None
-    if not is_dir and os.path.lexists(output_path):
-        raise InvalidArgumentError(f"{output_path!r} is a file, not a directory to save "
-                                   f"{layout.bucket_id}@{layout.key} in")
-    tags = layout.chunks[0].tags
-    stem = N.name_of(layout.key, tags).rsplit("/", 1)[-1]  # "2024/cat.jpg" -> "cat.jpg"
-    name = fullname or tags.get(P.TAG_FULLNAME) or (
-        f"{stem}.{tags[P.TAG_EXTENSION]}" if tags.get(P.TAG_EXTENSION) else stem)
-    _check_file_name(name, given=bool(fullname), bucket_id=layout.bucket_id, key=layout.key)
-    name = os.path.basename(name.replace("\\", "/").rstrip("/"))
-    if name in ("", ".", ".."):
-        raise InvalidArgumentError(f"invalid file name {name!r} for {layout.bucket_id}@{layout.key}")
-    target = os.path.join(output_path, name)
-    if os.path.isdir(target):
-        raise InvalidArgumentError(f"a directory is in the way of the file: {target!r}")
-    return target, None if is_dir else output_path
