@@ -19,6 +19,7 @@ from typing import (
 
 from . import _protocol as P
 from . import errors
+from ._address import Address
 from ._http import DEFAULT_MAX_REPLY, HTTPClient, Reply, SessionFactory
 from .config import RetryConfig, Timeouts
 from .models import DeletedByBallIdResponse, GetMetadataResponse, HealthResponse
@@ -73,13 +74,17 @@ def _parse(model: Type[T], data: Any, what: str) -> T:
 class _Service:
     """Endpoints common to a peer and a router. Thread safety: safe to share across threads."""
 
-    def __init__(self, base_url: str, *, timeouts: Optional[Timeouts] = None,
+    def __init__(self, address: Address, *, timeouts: Optional[Timeouts] = None,
                  retry: Optional[RetryConfig] = None, verify: Union[bool, str] = True,
                  pool_maxsize: int = 10, session_factory: Optional[SessionFactory] = None,
                  max_reply_size: int = DEFAULT_MAX_REPLY, token: Optional[str] = None) -> None:
-        self._http = HTTPClient(base_url, timeouts=timeouts, retry=retry, verify=verify,
+        self._http = HTTPClient(address.base_url, timeouts=timeouts, retry=retry, verify=verify,
                                 pool_maxsize=pool_maxsize, session_factory=session_factory,
                                 max_reply_size=max_reply_size, token=token)
+        self.ip_addr = address.ip_addr
+        self.port = address.port
+        self.protocol = address.protocol
+        self.api_version = address.api_version
 
     @property
     def base_url(self) -> str:

@@ -66,14 +66,10 @@ class Peer(_Service):
                  max_reply_size: int = DEFAULT_MAX_REPLY, token: Optional[str] = None) -> None:
         address = resolve_address(base_url, ip_addr=ip_addr, port=port, protocol=protocol,
                                   api_version=api_version, kind="peer")
-        super().__init__(address.base_url, timeouts=timeouts, retry=retry, verify=verify,
+        super().__init__(address, timeouts=timeouts, retry=retry, verify=verify,
                          pool_maxsize=pool_maxsize, session_factory=session_factory,
                          max_reply_size=max_reply_size, token=token)
         self.peer_id = peer_id
-        self.ip_addr = address.ip_addr
-        self.port = address.port
-        self.protocol = address.protocol
-        self.api_version = address.api_version
 
     def put_metadata(self, bucket_id: str, key: str, size: int, checksum: str, producer_id: str = "",
                      content_type: str = P.DEFAULT_CONTENT_TYPE, ball_id: str = "",

@@ -65,14 +65,10 @@ class Router(_Service):
                  max_reply_size: int = DEFAULT_MAX_REPLY, token: Optional[str] = None) -> None:
         address = resolve_address(base_url, ip_addr=ip_addr, port=port, protocol=protocol,
                                   api_version=api_version, kind="router")
-        super().__init__(address.base_url, timeouts=timeouts, retry=retry, verify=verify,
+        super().__init__(address, timeouts=timeouts, retry=retry, verify=verify,
                          pool_maxsize=pool_maxsize, session_factory=session_factory,
                          max_reply_size=max_reply_size, token=token)
         self.router_id = router_id
-        self.ip_addr = address.ip_addr
-        self.port = address.port
-        self.protocol = address.protocol
-        self.api_version = address.api_version
         self.http2 = bool(http2)  # recorded for MictlanXURI.build; requests speaks HTTP/1.1
 
     def put_metadata(self, bucket_id: str, key: str, size: int, checksum: str, producer_id: str = "",
