@@ -1,29 +1,26 @@
 """The get pipeline: list an object's chunks once, fetch them in parallel, verify, place them in
-memory or a stream (encrypted objects: ``_getcrypt``; local files: ``_getfile``)."""
+memory or a stream (finding the chunks: ``_getlayout``; encrypted objects: ``_getcrypt``; local
+files: ``_getfile``)."""
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import mmap
-import time
-from concurrent.futures import CancelledError, Future
-from concurrent.futures import TimeoutError as FutureTimeoutError
 from typing import Any, Callable, Iterator, List, Optional, Tuple, Union
 
 import attrs
 
 from . import _protocol as P
 from ._core import ClientCore
-from ._diagnose import explain
 from ._getcrypt import decode_all, decoder, plain_spans, stream_encrypted
 from ._getfile import save
+from ._getlayout import bare_ball, find_layout, find_layout_ahead
 from .config import check_chunk_size
 from .errors import ForbiddenError, IntegrityError, InvalidArgumentError, MictlanXError, NotFoundError
 from .models import Metadata
 from .results import GetResult, ObjectInfo, SavedFile
 from .router import Router
-from .transfer.chunking import ObjectLayout, check_size, layout_from_metadata, object_chunks
+from .transfer.chunking import ObjectLayout, check_size
 from .transfer.codec import IDENTITY, ChunkCodec
 from .transfer.manager import CancelToken
 from .transfer.progress import Progress, ProgressArg
@@ -32,9 +29,6 @@ from .units import SizeLike
 __all__ = ["Downloader", "Buffer", "ReadOptions"]
 
 Buffer = Union[bytearray, mmap.mmap]
-# A get reads chunk 0 beside the chunk listing when chunk 0 is at most this many bytes (a longer
-# reply is closed unread): small objects then cost one round trip, and large ones save one too.
-LOOKAHEAD_LIMIT = 1 << 20
 
 
 def _sha256(data: Union[bytes, bytearray, memoryview]) -> str:
@@ -122,107 +116,18 @@ class Downloader:
 
     # ------------------------------------------------------------------------------ discovery
     def layout(self, bucket_id: str, key: str, explain_missing: bool = True) -> ObjectLayout:
-        """List an object's chunks once (``/chunks``); a bare ball is a one-chunk object.
-
-        A missing object's ``NotFoundError`` says, with ``explain_missing`` (1 more request),
-        when peers were unavailable or the URI does not point at a router."""
-        P.check_id(bucket_id, "bucket_id")
-        P.check_id(key, "key")
-        try:
-            listing = self._core.with_router(lambda r: r.get_by_ball_id(bucket_id, key),
-                                             attempts=self._opts.attempts)
-            chunks = object_chunks(listing.chunks, key)
-            if chunks:
-                return self._noted(layout_from_metadata(bucket_id, key, chunks))
-        except NotFoundError:
-            pass
-        single = self.bare_ball(bucket_id, key)
-        if single is None:
-            # Say when peers were unavailable, or when the URI is not a router's (1 request).
-            missing = NotFoundError(f"object {bucket_id}@{key} not found", bucket_id=bucket_id, key=key)
-            raise explain(self._core, missing) if explain_missing else missing
-        return layout_from_metadata(bucket_id, key, [single])
-
-    def _noted(self, layout: ObjectLayout) -> ObjectLayout:
-        """Log when the replicas of an object disagree (PROTOCOL §11.2-11.3): the read returns the
-        newest version only, each chunk read from a replica that holds it."""
-        if layout.diverged:
-            first = layout.chunks[0]
-            self._core.log.warning(
-                "event=diverged bucket_id=%s key=%s versions=%d chosen_updated_at=%s chosen_full_checksum=%s "
-                "msg=replicas hold different versions; reading the newest, pinned to replicas that hold it",
-                layout.bucket_id, layout.key, layout.versions, first.tags.get(P.TAG_UPDATED_AT, ""),
-                layout.full_checksum)
-        return layout
+        """An object's chunks (:func:`~mictlanx_sync._getlayout.find_layout`, this read's attempts)."""
+        return find_layout(self._core, bucket_id, key, attempts=self._opts.attempts, explain_missing=explain_missing)
 
     def layout_ahead(self, bucket_id: str, key: str) -> Tuple[ObjectLayout, Optional[bytearray], str]:
-        """:meth:`layout`, with chunk 0 requested at the same time (one round trip, not two).
-
-        Chunk 0's data GET goes out on the look-ahead pool while this thread lists the chunks.
-        Its bytes are used only when the listing confirms them: the listed chunk 0 is
-        ``{key}_0`` and the bytes have its size and its SHA-256, so a chunk 0 of another version
-        (an overwrite racing this read, a diverged replica) is never used. Otherwise they are
-        dropped and chunk 0 is fetched as any other chunk. A missing object raises
-        ``NotFoundError`` as :meth:`layout` does (the look-ahead is the one wasted request).
-        Encrypted objects ignore the bytes.
-
-        Returns:
-            The layout, chunk 0's verified bytes (or None) and their SHA-256 (or ``""``).
-        """
-        P.check_id(bucket_id, "bucket_id")
-        P.check_id(key, "key")
-        chunk_key = P.chunk_key(key, 0)
-        ahead: Optional[Future[Optional[bytearray]]]
-        try:  # in a copy of this context: the operation's deadline goes along
-            ahead = self._core.lookahead.submit(contextvars.copy_context().run, self._read_ahead, bucket_id,
-                                                chunk_key)
-        except RuntimeError:  # shut down: the client is closed (``layout`` says so)
-            ahead = None
-        started = time.monotonic()
-        try:
-            layout = self.layout(bucket_id, key)
-        except BaseException:
-            if ahead is not None:
-                ahead.cancel()
-            raise
-        if ahead is None:
-            return layout, None, ""
-        # Both requests left together; if chunk 0 lags far behind the listing (its router is
-        # unreachable, say), stop waiting and read chunk 0 the regular way, with failover.
-        patience = 0.05 + 2 * (time.monotonic() - started)
-        try:
-            data = ahead.result(timeout=patience)
-        except (MictlanXError, CancelledError, FutureTimeoutError):
-            ahead.cancel()
-            return layout, None, ""
-        first = layout.chunks[0]
-        if data is None or first.key != chunk_key or len(data) != layout.spans[0].size:
-            return layout, None, ""
-        digest = _sha256(data)
-        if digest != first.checksum:
-            return layout, None, ""
-        return layout, data, digest
-
-    def _read_ahead(self, bucket_id: str, chunk_key: str) -> Optional[bytearray]:
-        """One attempt at a chunk's data on the first candidate router; None on any error (the
-        regular path, with its failover and retries, reads it then)."""
-        candidates = self._core.balancer.candidates()
-        if not candidates or self._core.closed:
-            return None
-        try:
-            return candidates[0].get_bounded(bucket_id, chunk_key, LOOKAHEAD_LIMIT)
-        except MictlanXError:
-            return None
+        """An object's chunks and, when it could be confirmed, chunk 0 read beside them
+        (:func:`~mictlanx_sync._getlayout.find_layout_ahead`, this read's attempts)."""
+        return find_layout_ahead(self._core, bucket_id, key, attempts=self._opts.attempts)
 
     def bare_ball(self, bucket_id: str, key: str) -> Optional[Metadata]:
-        """The ball stored under ``key`` itself, when it is an object of its own: not when it is
-        a chunk of another object (the key ``a_0`` names chunk 0 of ``a``, whose ``group_id`` tag
-        is ``a``), so that reading or deleting ``a_0`` never reaches into ``a``."""
-        try:
-            meta = self._core.with_router(lambda r: r.get_metadata(bucket_id, key)).metadata
-        except NotFoundError:
-            return None
-        return meta if meta.tags.get(P.TAG_GROUP_ID, key) == key else None
+        """The ball stored under ``key`` when it is an object of its own
+        (:func:`~mictlanx_sync._getlayout.bare_ball`)."""
+        return bare_ball(self._core, bucket_id, key)
 
     # -------------------------------------------------------------------------------- chunks
     def fetch_chunk(self, layout: ObjectLayout, index: int, buffer: memoryview,
