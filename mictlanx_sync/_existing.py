@@ -115,7 +115,8 @@ def plan_put(existing: Existing, bucket_id: str, key: str, full_checksum: str,
     if chunk_sums is None:
         if not overwrite:
             raise AlreadyExistsError(f"{bucket_id}@{key} already exists (an encrypted put never matches what is "
-                                     f"stored); delete it first or put with overwrite=True",
+                                     f"stored); delete it first or put with overwrite=True (--force on the "
+                                     f"command line)",
                                      bucket_id=bucket_id, key=key)
     elif layout is not None and _same_object(layout, full_checksum, chunk_sums, spans, content_type):
         stored = layout.chunks[0].tags
@@ -131,7 +132,7 @@ def plan_put(existing: Existing, bucket_id: str, key: str, full_checksum: str,
         what = "different content" if layout is not None else \
             "an unfinished object of different content (a put in progress or a failed one's leftovers)"
         raise AlreadyExistsError(f"{bucket_id}@{key} already exists with {what}; delete it first or put "
-                                 f"with overwrite=True", bucket_id=bucket_id, key=key)
+                                 f"with overwrite=True (--force on the command line)", bucket_id=bucket_id, key=key)
     keys = sorted({m.key for m in existing.listed},
                   key=lambda k: (k != P.chunk_key(key, 0) and k != key, k))  # chunk 0 (or the bare ball) first
     return Plan(kind="replace", delete=tuple(keys))

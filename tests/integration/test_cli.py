@@ -382,7 +382,7 @@ def test_put_existing_key_with_different_content_exits_5(vss: Any, bucket: str, 
     code, _, err = run(capsys, "put", bucket, "k", second, "--uri", vss.uri, "--rf", "2")
     assert code == 5
     line = one_error_line(err)
-    assert "already exists" in line and bucket in line
+    assert "already exists" in line and bucket in line and "--force" in line
     out_file = tmp_path / "check.bin"
     assert run(capsys, "get", bucket, "k", "-o", out_file, "--uri", vss.uri)[0] == 0
     assert read(out_file) == b"first version"
