@@ -75,7 +75,7 @@ def to_bool(value: Any) -> bool:
 
 def to_tags(value: Any) -> Dict[str, str]:
     """A str -> str map; non-string values are refused (tag values must be JSON strings)."""
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):  # dict first: typing's check is slow
         raise InvalidArgumentError(f"expected an object of strings, got {value!r}")
     out: Dict[str, str] = {}
     for name, item in value.items():
@@ -96,7 +96,7 @@ def to_dict(value: Any) -> Dict[str, Any]:
     """A JSON object (``None`` becomes ``{}``)."""
     if value is None:
         return {}
-    if not isinstance(value, Mapping):
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise InvalidArgumentError(f"expected an object, got {value!r}")
     return dict(value)
 
@@ -123,7 +123,7 @@ class _Model:
         Raises:
             InvalidArgumentError: a required field is missing or a value has the wrong type.
         """
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):
             raise InvalidArgumentError(f"invalid {cls.__name__}: expected a JSON object, got {data!r:.200}")
         data = cls._adapt(data)
         kwargs: Dict[str, Any] = {}
