@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import time
-from typing import Iterator, Optional, Tuple
+from typing import ContextManager, Iterator, Optional, Tuple
 
 from .errors import RequestTimeoutError
 
@@ -26,20 +26,35 @@ _deadline: contextvars.ContextVar[Optional[Tuple[float, float]]] = contextvars.C
     "mictlanx_sync_deadline", default=None)
 
 
-@contextlib.contextmanager
-def within(seconds: Optional[float]) -> Iterator[None]:
+class _Within:
+    """The context manager :func:`within` returns (a class: a generator-based one costs several
+    calls more, and one runs around every request)."""
+
+    __slots__ = ("_seconds", "_token")
+
+    def __init__(self, seconds: Optional[float]) -> None:
+        self._seconds = seconds
+        self._token: Optional[contextvars.Token[Optional[Tuple[float, float]]]] = None
+
+    def __enter__(self) -> None:
+        seconds = self._seconds
+        if seconds is None:
+            return
+        at = time.monotonic() + seconds
+        outer = _deadline.get()
+        self._token = _deadline.set((at, seconds) if outer is None or at < outer[0] else outer)
+
+    def __exit__(self, *exc: object) -> None:
+        token = self._token
+        if token is not None:
+            self._token = None
+            _deadline.reset(token)
+
+
+def within(seconds: Optional[float]) -> ContextManager[None]:
     """Run the block under a deadline ``seconds`` from now (None: no new bound; the enclosing
     deadline, if any, still applies)."""
-    if seconds is None:
-        yield
-        return
-    at = time.monotonic() + seconds
-    outer = _deadline.get()
-    token = _deadline.set((at, seconds) if outer is None or at < outer[0] else outer)
-    try:
-        yield
-    finally:
-        _deadline.reset(token)
+    return _Within(seconds)
 
 
 @contextlib.contextmanager
