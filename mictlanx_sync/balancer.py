@@ -56,6 +56,8 @@ class RoundRobinBalancer(Generic[T]):
         with self._lock:
             start = self._next
             self._next = (self._next + 1) % len(self._items)
+            if not self._down_until:  # every router up: the rotation itself
+                return self._items[start:] + self._items[:start]
             order = [(start + i) % len(self._items) for i in range(len(self._items))]
             up = [i for i in order if self._down_until.get(i, 0.0) <= now]
             down = sorted((i for i in order if self._down_until.get(i, 0.0) > now),
