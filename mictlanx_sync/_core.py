@@ -28,6 +28,7 @@ from .errors import (
     RequestTimeoutError,
     ServerError,
 )
+from .log import reaches_a_handler
 from .router import Router
 from .transfer.manager import CancelToken, TransferManager
 
@@ -119,8 +120,9 @@ class ClientCore:
         finally:
             seconds = time.perf_counter() - started
             level = logging.INFO if ok else logging.WARNING
-            self.log.log(level, "event=%s client_id=%s bucket_id=%s key=%s bytes=%d seconds=%.4f ok=%s",
-                         event, self.client_id, bucket_id, key, record["bytes"], seconds, ok)
+            if reaches_a_handler(self.log, level):  # else logging would build a record for no one
+                self.log.log(level, "event=%s client_id=%s bucket_id=%s key=%s bytes=%d seconds=%.4f ok=%s",
+                             event, self.client_id, bucket_id, key, record["bytes"], seconds, ok)
 
     def with_router(self, action: Callable[[Router], R], *, cancel: Optional[CancelToken] = None,
                     retry_integrity: bool = False, attempts: Optional[int] = None,

@@ -12,7 +12,7 @@ from typing import Any, Optional
 from . import _fork
 from .errors import InvalidArgumentError
 
-__all__ = ["get_logger", "release_logger", "check_rotation", "LOG_PATH_ENV"]
+__all__ = ["get_logger", "release_logger", "check_rotation", "reaches_a_handler", "LOG_PATH_ENV"]
 
 LOG_PATH_ENV = "MICTLANX_LOG_PATH"
 _FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -34,6 +34,32 @@ def _after_fork(handler: Any) -> None:
     re-creates ``handler.lock`` itself; the handler reopens its lock file on its own)."""
     if hasattr(handler, "_thread_lock"):
         handler._thread_lock = threading.RLock()
+
+
+def reaches_a_handler(logger: logging.Logger, level: int) -> bool:
+    """Whether a record of ``level`` logged on ``logger`` would reach anything: a handler that
+    takes it (``Logger.callHandlers``' walk up the hierarchy), logging's last resort, or a filter
+    of ``logger`` itself (it runs, and may act, before any handler). When this is False,
+    ``logger.log(level, ...)`` only builds a record that nobody sees; skipping it is cheaper.
+    """
+    if not logger.isEnabledFor(level):
+        return False
+    if logger.filters:
+        return True
+    found = False
+    current: Optional[logging.Logger] = logger
+    while current is not None:
+        for handler in current.handlers:
+            found = True
+            if level >= handler.level:
+                return True
+        if not current.propagate:
+            break
+        current = current.parent
+    if found:
+        return False
+    last = logging.lastResort
+    return last is None or level >= last.level
 
 
 def release_logger(logger: logging.Logger) -> None:
