@@ -38,8 +38,8 @@ def _after_fork(handler: Any) -> None:
 
 def reaches_a_handler(logger: logging.Logger, level: int) -> bool:
     """Whether a record of ``level`` logged on ``logger`` would reach anything: a handler that
-    takes it (``Logger.callHandlers``' walk up the hierarchy), logging's last resort, or a filter
-    of ``logger`` itself (it runs, and may act, before any handler). When this is False,
+    takes it (``Logger.callHandlers``' walk up the hierarchy; a ``NullHandler`` drops it), logging's
+    last resort, or a filter of ``logger`` itself (it runs, and may act, before any handler). When this is False,
     ``logger.log(level, ...)`` only builds a record that nobody sees; skipping it is cheaper.
     """
     if not logger.isEnabledFor(level):
@@ -50,9 +50,9 @@ def reaches_a_handler(logger: logging.Logger, level: int) -> bool:
     current: Optional[logging.Logger] = logger
     while current is not None:
         for handler in current.handlers:
-            found = True
-            if level >= handler.level:
-                return True
+            found = True  # counts as found, as in ``callHandlers``: no last resort then
+            if level >= handler.level and type(handler) is not logging.NullHandler:
+                return True  # (a NullHandler, the package's own, does nothing with a record)
         if not current.propagate:
             break
         current = current.parent
