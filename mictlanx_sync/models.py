@@ -127,11 +127,11 @@ class _Model:
             raise InvalidArgumentError(f"invalid {cls.__name__}: expected a JSON object, got {data!r:.200}")
         data = cls._adapt(data)
         kwargs: Dict[str, Any] = {}
-        for field in attrs.fields(cls):  # type: ignore[arg-type]
-            if field.name in data:
-                kwargs[field.name] = data[field.name]
-            elif field.default is attrs.NOTHING:
-                raise InvalidArgumentError(f"invalid {cls.__name__}: missing field {field.name!r}")
+        for name, required in _field_specs(cls):
+            if name in data:
+                kwargs[name] = data[name]
+            elif required:
+                raise InvalidArgumentError(f"invalid {cls.__name__}: missing field {name!r}")
         try:
             return cls(**kwargs)
         except InvalidArgumentError as exc:
@@ -159,15 +159,40 @@ class _Model:
 
     def to_json(self) -> Dict[str, Any]:
         """The model as JSON-ready data, with the exact wire field names."""
-        body: Dict[str, Any] = _jsonable(attrs.asdict(cast("attrs.AttrsInstance", self), recurse=True))
-        return body
+        return _fields_json(self)
+
+
+# (field name, required) of each model class, in field order: ``attrs.fields`` walked per reply
+# cost more than the few lookups it answers.
+_SPECS: Dict[type, Tuple[Tuple[str, bool], ...]] = {}
+
+
+def _field_specs(cls: type) -> Tuple[Tuple[str, bool], ...]:
+    specs = _SPECS.get(cls)
+    if specs is None:  # a race computes the same tuple twice: harmless
+        specs = tuple((field.name, field.default is attrs.NOTHING)
+                      for field in attrs.fields(cast("Type[attrs.AttrsInstance]", cls)))
+        _SPECS[cls] = specs
+    return specs
+
+
+def _fields_json(instance: Any) -> Dict[str, Any]:
+    """An attrs instance's fields as JSON-ready data, as ``attrs.asdict(recurse=True)`` with every
+    collection made a list would give (nested models as plain field dicts, not their ``to_json``),
+    without asdict's generic machinery."""
+    return {name: _jsonable(getattr(instance, name)) for name, _ in _field_specs(type(instance))}
 
 
 def _jsonable(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or kind is float or value is None:
+        return value
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
+        return {_jsonable(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
         return [_jsonable(v) for v in value]
+    if attrs.has(kind):
+        return _fields_json(value)
     return value
 
 
