@@ -436,8 +436,6 @@ class HTTPClient:
         self._token = token
         self._session = self._authorized(self._new_session())
         self._direct = self._direct_path()  # copies the session's headers, the token's included
-        # The urllib3 Timeout of the last direct request, reused while the limits are the same.
-        self._last_timeout: Optional[Tuple[Tuple[float, float], urllib3.Timeout]] = None
         _fork.register(self, HTTPClient._after_fork)
 
     def _authorized(self, session: requests.Session) -> requests.Session:
@@ -490,8 +488,7 @@ class HTTPClient:
         what = f"{method} {url}"
         deadline.check(what, bucket_id=bucket_id, key=key)
         connect, read = timeout or self.timeouts.as_tuple()
-        left = deadline.remaining()  # deadline.clamp of each, reading the deadline once
-        limits = (connect, read) if left is None else (max(0.001, min(connect, left)), max(0.001, min(read, left)))
+        limits = deadline.clamp_pair(connect, read)
         direct = self._direct
         response: Union[requests.Response, urllib3.BaseHTTPResponse]
         if direct is not None and params is None and files is None and \
@@ -552,18 +549,12 @@ class HTTPClient:
             all_headers["Content-Length"] = str(memoryview(body).nbytes)
         elif method not in _NO_BODY_METHODS:
             all_headers["Content-Length"] = "0"
-        last = self._last_timeout
-        if last is not None and last[0] == limits:
-            timeout = last[1]  # urllib3 clones a Timeout before using it: one can be shared
-        else:
-            timeout = urllib3.Timeout(connect=limits[0], read=limits[1])
-            self._last_timeout = (limits, timeout)  # one assignment: safe across threads
         try:
             pool = adapter.poolmanager.connection_from_host(host, port, scheme="http")
             response: urllib3.BaseHTTPResponse = pool.urlopen(
                 method, prefix + path, body=body, headers=all_headers, redirect=False, assert_same_host=False,
                 preload_content=False, decode_content=False, retries=adapter.max_retries,
-                timeout=timeout, chunked=False)
+                timeout=urllib3.Timeout(connect=limits[0], read=limits[1]), chunked=False)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             cause = _as_requests_error(exc)
             raise _network_error(cause, what, bucket_id, key) from cause

@@ -149,8 +149,6 @@ def combined_key(bucket_id: str, key: str) -> str:
 _KEEP = re.compile(r"[^A-Za-z0-9_-]")
 _RUNS = re.compile(r"[-_]{2,}")
 _VALID = re.compile(r"^[A-Za-z0-9]+([-_][A-Za-z0-9]+)*$")
-# A whole string the sanitization rule leaves unchanged (``fullmatch``: no ``$`` before a newline).
-_VALID_WHOLE = re.compile(r"[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*")
 
 
 def sanitize_str(value: str) -> str:
@@ -174,7 +172,7 @@ def id_problem(value: object, what: str = "id") -> Optional[str]:
     A valid id is a non-empty string of at most ``MAX_ID_LENGTH`` characters that the
     sanitization rule leaves unchanged.
     """
-    if type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and _VALID_WHOLE.fullmatch(value):
+    if type(value) is str and 0 < len(value) <= MAX_ID_LENGTH and _VALID.fullmatch(value):
         return None  # the common case in one match: what sanitize_str leaves unchanged
     if not isinstance(value, str):
         return f"{what} must be a string, not {type(value).__name__}"

@@ -84,5 +84,12 @@ def check(what: str, *, bucket_id: Optional[str] = None, key: Optional[str] = No
 
 def clamp(seconds: float) -> float:
     """``seconds``, or less when the current deadline comes sooner (never below 1 ms)."""
+    return clamp_pair(seconds, seconds)[0]
+
+
+def clamp_pair(first: float, second: float) -> Tuple[float, float]:
+    """:func:`clamp` of two limits (a connect and a read timeout), reading the deadline once."""
     left = remaining()
-    return seconds if left is None else max(0.001, min(seconds, left))
+    if left is None:
+        return first, second
+    return max(0.001, min(first, left)), max(0.001, min(second, left))

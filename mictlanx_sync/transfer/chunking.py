@@ -105,14 +105,6 @@ def layout_from_metadata(bucket_id: str, key: str, chunks: Sequence[Metadata]) -
         NotFoundError: chunk 0 is missing (an object being written, or a failed put).
         IntegrityError: other indices are missing or out of range, or chunk-0 tags are invalid.
     """
-    if len(chunks) == 1:  # the common small object: one listed ball, chunk 0 of 1
-        only = chunks[0]
-        tags = only.tags
-        if tags.get(P.TAG_NUM_CHUNKS) == "1" and tags.get(P.TAG_INDEX) == "0":
-            # What the general path below gives for it, without its grouping and counting.
-            return ObjectLayout(bucket_id=bucket_id, key=key, chunks=(only,),
-                                spans=(ChunkSpan(index=0, offset=0, size=check_size(only)),),
-                                full_checksum=tags.get(P.TAG_FULL_CHECKSUM, ""))
     if len(chunks) >= 1 and all(P.TAG_NUM_CHUNKS not in c.tags for c in chunks):
         only = max(chunks, key=_stamp)
         check_size(only)
